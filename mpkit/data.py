@@ -1,0 +1,127 @@
+"""Offline datasets as tensors that already live on the device, and in-memory batching.
+
+Nothing here downloads: scikit-learn's bundled digits and procedurally generated data only.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from mpkit.check import require_tensor
+from mpkit.env import device as default_device
+
+TOY2D = ("moons", "circles", "xor", "blobs", "spiral")
+
+
+@dataclass(frozen=True)
+class Split:
+    """A train/test split. ``X_*``: (N, ...) float32, ``y_*``: (N,) int64, all on one device."""
+
+    X_train: torch.Tensor
+    y_train: torch.Tensor
+    X_test: torch.Tensor
+    y_test: torch.Tensor
+
+    @property
+    def n_classes(self) -> int:
+        return int(torch.cat([self.y_train, self.y_test]).max()) + 1
+
+    def to(self, dev: torch.device | str) -> "Split":
+        """The same split on another device."""
+        return Split(*(t.to(dev) for t in (self.X_train, self.y_train, self.X_test, self.y_test)))
+
+    def __repr__(self) -> str:
+        return (f"Split(train={tuple(self.X_train.shape)}, test={tuple(self.X_test.shape)}, "
+                f"classes={self.n_classes}, device={self.X_train.device})")
+
+
+@lru_cache(maxsize=None)
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits  # bundled with scikit-learn, no download
+
+    bunch = load_digits()
+    return bunch.data.astype(np.float32), bunch.target.astype(np.int64)
+
+
+def digits(*, test_size: float = 0.25, seed: int = 0, images: bool = False,
+           dev: torch.device | str | None = None) -> Split:
+    """scikit-learn's 1797 handwritten 8×8 digits with a fixed stratified split.
+
+    Pixels are scaled from 0..16 to [0, 1]. ``X``: (N, 64), or (N, 1, 8, 8) with ``images=True``;
+    ``y``: (N,) int64 in 0..9. With the defaults: 1347 train / 450 test images.
+    """
+    if not 0.0 < test_size < 1.0:
+        raise ValueError(f"test_size must be in (0, 1), got {test_size}")
+    from sklearn.model_selection import train_test_split
+
+    X, y = _digits_arrays()
+    X_tr, X_te, y_tr, y_te = train_test_split(X / 16.0, y, test_size=test_size, stratify=y, random_state=seed)
+    dev = torch.device(dev) if dev is not None else default_device()
+    shape = (-1, 1, 8, 8) if images else (-1, 64)
+    as_x = lambda a: torch.as_tensor(a, dtype=torch.float32).reshape(shape).to(dev)  # noqa: E731
+    as_y = lambda a: torch.as_tensor(a, dtype=torch.int64).to(dev)  # noqa: E731
+    return Split(as_x(X_tr), as_y(y_tr), as_x(X_te), as_y(y_te))
+
+
+def toy2d(name: str, n: int = 512, *, noise: float = 0.1, seed: int = 0,
+          dev: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A 2-D toy classification set: ``X`` (n, 2) float32, ``y`` (n,) int64.
+
+    ``name``: ``moons`` and ``circles`` (scikit-learn), ``xor`` (four Gaussian clusters, labels
+    x1·x2 > 0), ``blobs`` (three Gaussian clusters), ``spiral`` (two interleaved arms).
+    """
+    if name not in TOY2D:
+        raise ValueError(f"unknown toy dataset {name!r}; choose one of {TOY2D}")
+    if n < 2:
+        raise ValueError(f"n must be at least 2, got {n}")
+    rng = np.random.default_rng(seed)
+    if name in ("moons", "circles"):
+        from sklearn import datasets
+
+        maker = datasets.make_moons if name == "moons" else datasets.make_circles
+        kwargs = {} if name == "moons" else {"factor": 0.5}
+        X, y = maker(n_samples=n, noise=noise, random_state=seed, **kwargs)
+    elif name == "xor":
+        centres = np.array([[1, 1], [-1, -1], [1, -1], [-1, 1]], dtype=float)
+        k = rng.integers(0, 4, n)
+        X = centres[k] + noise * rng.standard_normal((n, 2))
+        y = (k >= 2).astype(np.int64)
+    elif name == "blobs":
+        angles = 2 * math.pi * np.arange(3) / 3
+        centres = 2 * np.stack([np.cos(angles), np.sin(angles)], 1)
+        y = rng.integers(0, 3, n)
+        X = centres[y] + noise * 3 * rng.standard_normal((n, 2))
+    else:  # spiral
+        y = rng.integers(0, 2, n)
+        r = rng.uniform(0.1, 1.0, n)
+        theta = 3 * math.pi * r + math.pi * y
+        X = np.stack([r * np.cos(theta), r * np.sin(theta)], 1) + noise * 0.3 * rng.standard_normal((n, 2))
+    dev = torch.device(dev) if dev is not None else default_device()
+    return (torch.as_tensor(X, dtype=torch.float32, device=dev),
+            torch.as_tensor(y, dtype=torch.int64, device=dev))
+
+
+def batches(X: torch.Tensor, y: torch.Tensor, batch_size: int, *, shuffle: bool = True,
+            generator: torch.Generator | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Mini-batches ``(X[i:i+B], y[i:i+B])`` of in-memory tensors, without a DataLoader.
+
+    ``X``: (N, ...), ``y``: (N, ...) on the same device. One index permutation per epoch; the last
+    batch may be smaller. ``generator`` (CPU) makes the order reproducible.
+    """
+    require_tensor(X, "X")
+    require_tensor(y, "y")
+    if len(X) != len(y):
+        raise ValueError(f"X and y must have the same length, got {len(X)} and {len(y)}")
+    if X.device != y.device:
+        raise ValueError(f"X is on {X.device} but y on {y.device}; move both with .to(device)")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if shuffle:
+        perm = torch.randperm(len(X), generator=generator).to(X.device)
+        X, y = X[perm], y[perm]
+    yield from zip(X.split(batch_size), y.split(batch_size))

@@ -1,0 +1,61 @@
+import pytest
+import torch
+
+import mpkit as mp
+
+
+def test_digits_split_is_stratified_fixed_and_on_device():
+    s = mp.digits(dev="cpu")
+    assert s.X_train.shape == (1347, 64) and s.X_test.shape == (450, 64)
+    assert s.X_train.dtype == torch.float32 and s.y_train.dtype == torch.int64
+    assert 0.0 <= float(s.X_train.min()) and float(s.X_train.max()) <= 1.0
+    assert s.n_classes == 10
+    # stratified: every class has 25 % ± 1 of its examples in the test set
+    for c in range(10):
+        n_test, n_all = int((s.y_test == c).sum()), int((s.y_train == c).sum() + (s.y_test == c).sum())
+        assert abs(n_test - 0.25 * n_all) <= 1
+    again = mp.digits(dev="cpu")
+    assert torch.equal(s.X_test, again.X_test)  # fixed split
+    assert not torch.equal(mp.digits(seed=1, dev="cpu").y_test, s.y_test)
+
+
+def test_digits_images_and_split_to():
+    s = mp.digits(images=True, dev="cpu")
+    assert s.X_train.shape == (1347, 1, 8, 8)
+    assert s.to("cpu").X_train.device.type == "cpu"
+    assert "train=(1347, 1, 8, 8)" in repr(s)
+    with pytest.raises(ValueError, match="test_size"):
+        mp.digits(test_size=1.5)
+
+
+@pytest.mark.parametrize("name", mp.data.TOY2D)
+def test_toy2d_shapes_and_labels(name):
+    X, y = mp.toy2d(name, 300, seed=3, dev="cpu")
+    assert X.shape == (300, 2) and X.dtype == torch.float32 and y.shape == (300,)
+    assert set(y.tolist()) <= {0, 1, 2} and len(set(y.tolist())) >= 2
+    X2, _ = mp.toy2d(name, 300, seed=3, dev="cpu")
+    assert torch.equal(X, X2)
+
+
+def test_toy2d_rejects_unknown_name():
+    with pytest.raises(ValueError, match="unknown toy dataset 'swiss'.*moons"):
+        mp.toy2d("swiss")
+
+
+def test_batches_cover_every_example_once_per_epoch():
+    X, y = torch.arange(10.0).unsqueeze(1), torch.arange(10)
+    got = list(mp.batches(X, y, 4, generator=torch.Generator().manual_seed(0)))
+    assert [len(b[1]) for b in got] == [4, 4, 2]
+    ys = torch.cat([b[1] for b in got])
+    assert sorted(ys.tolist()) == list(range(10)) and ys.tolist() != list(range(10))
+    assert all(torch.equal(xb[:, 0].long(), yb) for xb, yb in got)  # pairs stay aligned
+    assert torch.cat([b[1] for b in mp.batches(X, y, 3, shuffle=False)]).tolist() == list(range(10))
+
+
+def test_batches_errors_name_the_problem():
+    with pytest.raises(ValueError, match="same length, got 3 and 2"):
+        next(mp.batches(torch.zeros(3, 1), torch.zeros(2), 2))
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+        next(mp.batches(torch.zeros(3, 1), torch.zeros(3), 0))
+    with pytest.raises(ValueError, match="expected a torch.Tensor, got list"):
+        next(mp.batches([1, 2], torch.zeros(2), 1))

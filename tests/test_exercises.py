@@ -1,0 +1,138 @@
+"""mpkit.exercises: stripping solutions, generating exercise notebooks, and feedback on answers."""
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+
+from mpkit import exercises
+from mpkit.exercises import Exercise, ExerciseFailed, check, strip_source
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SOLVED = '''def f(x):
+    """doc"""
+    # BEGIN SOLUTION hint: square it
+    y = x * x
+    return y
+    # END SOLUTION
+
+print(f(2))'''
+
+
+def test_strip_source_keeps_indentation_hint_and_the_rest():
+    out = strip_source(SOLVED)
+    assert "x * x" not in out and "print(f(2))" in out and '"""doc"""' in out
+    assert "    # TODO: square it\n    raise NotImplementedError(" in out
+
+
+@pytest.mark.parametrize("src, msg", [
+    ("# BEGIN SOLUTION\nx = 1\n# END SOLUTION", "inside a function body"),
+    ("def f():\n    # BEGIN SOLUTION\n    return 1", "never closed"),
+    ("def f():\n    return 1\n    # END SOLUTION", "without a matching BEGIN"),
+    ("def f():\n    # BEGIN SOLUTION\n    # BEGIN SOLUTION\n    # END SOLUTION", "nested"),
+])
+def test_strip_source_rejects_malformed_regions(src, msg):
+    with pytest.raises(ValueError, match=msg):
+        strip_source(src, where="sol.ipynb cell 3")
+
+
+def test_make_exercise_clears_outputs_and_drops_tagged_cells():
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell(SOLVED, outputs=[nbformat.v4.new_output("stream", text="4")], execution_count=3),
+        nbformat.v4.new_markdown_cell("worked answer", metadata={"tags": [exercises.DROP_TAG]}),
+        nbformat.v4.new_markdown_cell("task"),
+    ])
+    ex = exercises.make_exercise(nb, "solutions/x.ipynb")
+    assert len(ex.cells) == 2 and ex.cells[0].outputs == [] and ex.cells[0].execution_count is None
+    assert ex.metadata["mpkit"] == {"kind": "exercise", "generated_from": "solutions/x.ipynb"}
+    assert "x * x" in nb.cells[0].source  # the solution notebook itself is untouched
+
+
+def test_generate_writes_then_reports_up_to_date(tmp_path):
+    src, dst = tmp_path / "solutions", tmp_path / "exercises"
+    src.mkdir()
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(SOLVED)]), src / "01_x.ipynb")
+    assert exercises.generate(src, dst, check_only=True) == [dst / "01_x.ipynb"]
+    assert not dst.exists()  # check_only writes nothing
+    assert exercises.generate(src, dst) == [dst / "01_x.ipynb"]
+    assert exercises.generate(src, dst, check_only=True) == []
+
+
+def test_committed_exercises_are_what_the_generator_produces():
+    stale = exercises.generate(ROOT / "solutions", ROOT / "exercises", check_only=True)
+    assert not stale, f"stale exercise notebooks {stale}: run `make exercises` (python -m mpkit exercises)"
+    assert sorted(p.name for p in (ROOT / "solutions").glob("*.ipynb")) == \
+        sorted(p.name for p in (ROOT / "exercises").glob("*.ipynb")), "an exercise has no solution notebook"
+
+
+def test_cli_check_mode_exit_status(tmp_path, capsys):
+    from mpkit.__main__ import main
+
+    (tmp_path / "s").mkdir()
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(SOLVED)]), tmp_path / "s" / "a.ipynb")
+    assert main(["exercises", str(tmp_path / "s"), str(tmp_path / "e"), "--check"]) == 1
+    assert main(["exercises", str(tmp_path / "s"), str(tmp_path / "e")]) == 0
+    assert main(["exercises", str(tmp_path / "s"), str(tmp_path / "e"), "--check"]) == 0
+    with pytest.raises(SystemExit):
+        main(["exercises", str(tmp_path / "missing")])
+
+
+# ---------------------------------------------------------------- feedback
+
+def _cases(gen):
+    return [dict(x=torch.randn(3, 4, generator=gen, dtype=torch.float64)),
+            dict(x=torch.randn(2, 5, generator=gen, dtype=torch.float64))]
+
+
+SQUARE = Exercise("square", _cases, lambda x: (x * x, x.sum()), rtol=1e-10, hint="multiply x by itself")
+
+
+def _feedback(fn, capsys):
+    with pytest.raises(ExerciseFailed) as err:
+        check(SQUARE, fn)
+    return str(err.value) + capsys.readouterr().out
+
+
+def test_check_passes_correct_answer(capsys):
+    result = check(SQUARE, lambda x: (x**2, x.sum()))
+    assert result.status == "passed" and result.passed == result.total == 2
+    assert "all 2 cases correct" in capsys.readouterr().out
+
+
+def test_check_not_attempted_does_not_raise(capsys):
+    def unsolved(x):
+        raise NotImplementedError
+
+    assert check(SQUARE, unsolved).status == "not attempted"
+    assert "not attempted" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("answer, expected", [
+    (lambda x: (x.T * x.T, x.sum()), "shape (4, 3), expected (3, 4)"),
+    (lambda x: ((x * x).float(), x.sum()), "dtype torch.float32, expected torch.float64"),
+    (lambda x: (x * x / 0 * 0, x.sum()), "values are NaN/inf"),
+    (lambda x: (x * x * 1.001, x.sum()), "max relative error 0.001"),
+    (lambda x: x * x, "expected a tuple of 2 values"),
+    (lambda x: ((x * x).numpy(), x.sum()), "expected a torch.Tensor, got ndarray"),
+    (lambda x: (x * x, "sum"), "output[1]: expected a torch.Tensor, got str"),
+    (lambda x: (x.mul_(x), x.sum()), "changed in place"),
+    (lambda x: 1 / 0, "raised ZeroDivisionError"),
+])
+def test_check_feedback_names_the_problem(capsys, answer, expected):
+    text = _feedback(answer, capsys)
+    assert expected in text
+    assert "Hint: multiply x by itself" in text
+
+
+def test_check_non_strict_returns_failed_result(capsys):
+    result = check(SQUARE, lambda x: (x, x.sum()), strict=False)
+    assert result.status == "failed" and result.passed == 0 and len(result.feedback) == 2
+    assert repr(result) == "<square: failed, 0/2 cases>"
+
+
+def test_compare_numbers_accepts_int_float_and_one_element_tensor():
+    assert exercises.compare(3, 3, rtol=0, atol=0) == []
+    assert exercises.compare(torch.tensor(3.0), 3, rtol=0, atol=0) == []
+    assert exercises.compare("3", 3, rtol=0, atol=0) == ["output: expected a number, got str"]
+    assert "relative error" in exercises.compare(4, 3, rtol=1e-3, atol=0)[0]

@@ -1,0 +1,59 @@
+"""Static checks of the notebooks: layout, the Colab cell, no stored outputs, exercises present."""
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+ALL = CHAPTERS + sorted((ROOT / "solutions").glob("*.ipynb")) + sorted((ROOT / "exercises").glob("*.ipynb"))
+REPO_URL = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+COLAB_CELL = f'''# Colab only: install the course helper library mpkit (elsewhere it is already installed).
+import sys
+if "google.colab" in sys.modules:
+    %pip install -q "mpkit @ git+{REPO_URL}"'''
+
+
+def _code(nb):
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+def test_there_is_at_least_one_chapter():
+    assert CHAPTERS, "notebooks/ holds no chapter"
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_notebook_layout(path):
+    assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name), "name notebooks NN_topic.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    code = _code(nb)
+    assert code[0].source == COLAB_CELL, "the first code cell must be the standard Colab install cell"
+    stored = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
+    assert not stored, f"cells {stored} have stored outputs: commit notebooks without outputs"
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# "), "start with a title"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_has_checks_a_solution_and_a_toc_entry(path):
+    nb = nbformat.read(path, as_version=4)
+    source = "\n".join(c.source for c in _code(nb))
+    assert len(re.findall(r"^\s*assert\b|mp\.(?:check\.)?(?:assert_close|grad_check|assert_mc)\(", source, re.M)) >= 10
+    assert "QUICK" in source, "the config cell sets values by profile (QUICK)"
+    assert (ROOT / "solutions" / path.name).exists(), "every chapter has a solutions notebook"
+    toc = (ROOT / "book" / "_toc.yml").read_text()
+    assert f"notebooks/{path.stem}" in toc, "the chapter is not in book/_toc.yml"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "solutions").glob("*.ipynb")), ids=lambda p: p.name)
+def test_solutions_have_four_checked_exercises(path):
+    nb = nbformat.read(path, as_version=4)
+    code = _code(nb)
+    regions = sum(c.source.count("# BEGIN SOLUTION") for c in code)
+    specs = [i for i, c in enumerate(code) if "exercise-spec" in c.metadata.get("tags", [])]
+    assert regions >= 4 and len(specs) >= 4, f"{regions} answer regions, {len(specs)} exercise specs"
+    for i in specs:  # the cell after each spec checks the student's function against it
+        assert "mp.exercises.check(" in code[i + 1].source, f"no check cell after spec cell {i}"
