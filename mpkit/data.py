@@ -125,3 +125,77 @@ def batches(X: torch.Tensor, y: torch.Tensor, batch_size: int, *, shuffle: bool 
         perm = torch.randperm(len(X), generator=generator).to(X.device)
         X, y = X[perm], y[perm]
     yield from zip(X.split(batch_size), y.split(batch_size))
+
+
+SHAPE_CLASSES = ("background", "circle", "square", "triangle")
+
+
+def _shape_masks(kind: torch.Tensor, cy: torch.Tensor, cx: torch.Tensor, r: torch.Tensor, size: int) -> torch.Tensor:
+    """Boolean masks (N, size, size) of one shape per image: kind 1 circle, 2 square, 3 triangle (apex up)."""
+    coords = torch.arange(size, dtype=torch.float32) + 0.5
+    yy, xx = coords.view(1, -1, 1), coords.view(1, 1, -1)
+    dy, dx, r = yy - cy.view(-1, 1, 1), xx - cx.view(-1, 1, 1), r.view(-1, 1, 1)
+    circle = dy**2 + dx**2 <= r**2
+    square = (dy.abs() <= 0.8 * r) & (dx.abs() <= 0.8 * r)
+    triangle = (dy.abs() <= r) & (dx.abs() <= (dy + r) / 2)
+    k = kind.view(-1, 1, 1)
+    return torch.where(k == 1, circle, torch.where(k == 2, square, triangle))
+
+
+def shapes(n_train: int = 1024, n_test: int = 256, *, size: int = 32, max_shapes: int = 3, noise: float = 0.15,
+           seed: int = 0, dev: torch.device | str | None = None) -> Split:
+    """Procedural segmentation data: circles, squares and triangles on noisy backgrounds.
+
+    ``X``: (N, 1, size, size) float32 images; ``y``: (N, size, size) int64 masks with classes
+    ``SHAPE_CLASSES`` (0 background, 1 circle, 2 square, 3 triangle). Each image holds 1..``max_shapes``
+    shapes of random size, dark or bright (later shapes cover earlier ones), on a background with a
+    random gradient, plus Gaussian pixel noise of std ``noise``. Brightness alone does not tell the
+    class: only the outline does.
+    """
+    if size < 8 or max_shapes < 1 or n_train < 1 or n_test < 1:
+        raise ValueError(f"need size >= 8, max_shapes >= 1 and n_train, n_test >= 1; got size={size}, "
+                         f"max_shapes={max_shapes}, n_train={n_train}, n_test={n_test}")
+    g = torch.Generator().manual_seed(seed)
+    n = n_train + n_test
+    u = lambda *s: torch.rand(*s, generator=g)  # noqa: E731
+    ramp = torch.linspace(-0.5, 0.5, size)
+    slope = 0.3 * (u(n, 2) - 0.5)
+    X = 0.45 + slope[:, :1, None] * ramp.view(1, -1, 1) + slope[:, 1:, None] * ramp.view(1, 1, -1)
+    y = torch.zeros(n, size, size, dtype=torch.int64)
+    count = torch.randint(1, max_shapes + 1, (n,), generator=g)
+    for slot in range(max_shapes):
+        kind = torch.randint(1, 4, (n,), generator=g)
+        r = size * (0.12 + 0.12 * u(n))
+        cy, cx = r + (size - 2 * r) * u(n), r + (size - 2 * r) * u(n)
+        mask = _shape_masks(kind, cy, cx, r, size) & (slot < count).view(-1, 1, 1)
+        brightness = torch.where(u(n, 1, 1) < 0.5, 0.05 + 0.15 * u(n, 1, 1), 0.8 + 0.15 * u(n, 1, 1))  # dark or bright
+        X = torch.where(mask, brightness.expand(-1, size, size), X)
+        y = torch.where(mask, kind.view(-1, 1, 1), y)
+    X = (X + noise * torch.randn(n, size, size, generator=g)).unsqueeze(1)
+    dev = torch.device(dev) if dev is not None else default_device()
+    return Split(X[:n_train].to(dev), y[:n_train].to(dev), X[n_train:].to(dev), y[n_train:].to(dev))
+
+
+def adding_problem(n_train: int = 4096, n_test: int = 1024, *, T: int = 50, seed: int = 0,
+                   dev: torch.device | str | None = None) -> Split:
+    """The adding problem (Hochreiter & Schmidhuber, 1997): remember two marked numbers over ``T`` steps.
+
+    ``X``: (N, T, 2) float32; channel 0 holds values uniform in [0, 1], channel 1 marks exactly two
+    steps, one in each half of the sequence. ``y``: (N,) float32, the sum of the two marked values.
+    Predicting the constant 1 gives MSE = Var(U1 + U2) = 1/6: the baseline a model must beat.
+    """
+    if T < 2:
+        raise ValueError(f"T must be at least 2 (one marker per half), got {T}")
+    g = torch.Generator().manual_seed(seed)
+    n = n_train + n_test
+    values = torch.rand(n, T, generator=g)
+    half = T // 2
+    first = torch.randint(0, half, (n,), generator=g)
+    second = torch.randint(half, T, (n,), generator=g)
+    marks = torch.zeros(n, T)
+    marks[torch.arange(n), first] = 1.0
+    marks[torch.arange(n), second] = 1.0
+    X = torch.stack([values, marks], dim=2)
+    y = (values * marks).sum(dim=1)
+    dev = torch.device(dev) if dev is not None else default_device()
+    return Split(X[:n_train].to(dev), y[:n_train].to(dev), X[n_train:].to(dev), y[n_train:].to(dev))

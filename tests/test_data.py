@@ -59,3 +59,32 @@ def test_batches_errors_name_the_problem():
         next(mp.batches(torch.zeros(3, 1), torch.zeros(3), 0))
     with pytest.raises(ValueError, match="expected a torch.Tensor, got list"):
         next(mp.batches([1, 2], torch.zeros(2), 1))
+
+
+def test_shapes_segmentation_data():
+    s = mp.data.shapes(64, 16, size=24, seed=1, dev="cpu")
+    assert s.X_train.shape == (64, 1, 24, 24) and s.y_train.shape == (64, 24, 24)
+    assert s.y_train.dtype == torch.int64 and set(s.y_train.unique().tolist()) == {0, 1, 2, 3}
+    assert (s.y_train != 0).flatten(1).any(1).all()  # every image holds at least one shape
+    assert torch.equal(mp.data.shapes(64, 16, size=24, seed=1, dev="cpu").X_test, s.X_test)
+    # brightness does not give the class away: every class appears both dark and bright
+    fg = s.y_train.unsqueeze(1) > 0
+    for c in (1, 2, 3):
+        vals = s.X_train[(s.y_train == c).unsqueeze(1)]
+        assert vals.min() < 0.3 and vals.max() > 0.7
+    assert fg.float().mean() < 0.5
+    with pytest.raises(ValueError, match="size >= 8"):
+        mp.data.shapes(size=4)
+
+
+def test_adding_problem_targets_and_baseline():
+    s = mp.data.adding_problem(2000, 500, T=20, seed=0, dev="cpu")
+    assert s.X_train.shape == (2000, 20, 2) and s.y_train.shape == (2000,)
+    marks = s.X_train[..., 1]
+    assert torch.equal(marks.sum(1), torch.full((2000,), 2.0))
+    assert (marks[:, :10].sum(1) == 1).all()  # one marker in each half
+    torch.testing.assert_close(s.y_train, (s.X_train[..., 0] * marks).sum(1))
+    # predicting 1 has MSE 1/6 (variance of a sum of two uniforms), up to sampling error
+    assert abs(float(((s.y_train - 1) ** 2).mean()) - 1 / 6) < 0.02
+    with pytest.raises(ValueError, match="T must be at least 2"):
+        mp.data.adding_problem(T=1)
