@@ -50,7 +50,13 @@ def test_chapter_page_has_colab_button_and_no_cdn_assets(html, stem):
 def test_citations_resolve_to_the_bibliography(html):
     refs = (html / "book" / "references.html").read_text()
     keys = re.findall(r"^@\w+\{([^,]+),", (ROOT / "book" / "references.bib").read_text(), re.M)
-    assert keys and all(k in refs for k in keys)
+    entries = set(re.findall(r'<div class="citation" id="([^"]+)" role="doc-biblioentry"', refs))
+    assert len(entries) == len(keys), f"{len(keys)} BibTeX entries but {len(entries)} on the bibliography page"
+    for stem in CHAPTERS:
+        page = (html / "notebooks" / f"{stem}.html").read_text()
+        cited = set(re.findall(r'href="\.\./book/references\.html#([^"]+)"', page))
+        assert cited, f"{stem} cites no paper"
+        assert cited <= entries, f"{stem}: citation links to missing entries {cited - entries}"
 
 
 def _dump_dom(url: str, tmp_path: Path) -> str:
@@ -70,5 +76,6 @@ def test_chapter_renders_offline_in_headless_chromium(html, stem, tmp_path):
     dom = _dump_dom((html / "notebooks" / f"{stem}.html").as_uri(), tmp_path)
     n_math = dom.count("<mjx-container")
     assert n_math >= 20, f"math was not typeset by MathJax ({n_math} formulas rendered)"
-    assert "js-plotly-plot" in dom, "no interactive plotly figure was drawn"
-    assert "widget-" in dom, "no Jupyter widget (progress bar) was rendered"
+    assert re.search(r'class="[^"]*js-plotly-plot', dom) and 'class="main-svg"' in dom, \
+        "no interactive plotly figure was drawn"
+    assert re.search(r'class="[^"]*widget-hprogress', dom), "the tqdm progress bar widget was not rendered"
