@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 
 Shape = Sequence[int | None]
@@ -41,17 +42,30 @@ def require_tensor(x: object, name: str, *, shape: Shape | None = None, dtype: t
 def _as_tensor(v: object) -> torch.Tensor:
     if isinstance(v, torch.Tensor):
         return v.detach()
-    return torch.as_tensor(v)
+    return torch.as_tensor(np.asarray(v))  # via NumPy: Python floats stay float64, not torch's float32
+
+
+def max_abs_error(actual: object, expected: object, *, rtol: float = 1e-7, atol: float = 0.0,
+                  name: str = "value") -> float:
+    """Like `assert_close` (which it backs), but silent and returning the max abs error."""
+    return _close(actual, expected, rtol=rtol, atol=atol, name=name)
 
 
 def assert_close(actual: object, expected: object, *, rtol: float = 1e-7, atol: float = 0.0,
-                 name: str = "value", quiet: bool = False) -> float:
-    """Assert ``|actual - expected| <= atol + rtol * |expected|`` elementwise; return the max abs error.
+                 name: str = "value", quiet: bool = False) -> None:
+    """Assert ``|actual - expected| <= atol + rtol * |expected|`` elementwise.
 
     Works on tensors, arrays and scalars of any (equal) shape; compares in float64 on the CPU.
     On failure the message gives the worst element, its index and both values. On success one line
-    ``✓ name: max |Δ| = ...`` is printed unless ``quiet``.
+    ``✓ name: max |Δ| = ...`` is printed unless ``quiet``. Returns nothing, so that a check ending a
+    notebook cell prints only its line; `max_abs_error` returns the error instead.
     """
+    max_err = _close(actual, expected, rtol=rtol, atol=atol, name=name)
+    if not quiet:
+        print(f"✓ {name}: max |Δ| = {max_err:.2e} (rtol {rtol:g}, atol {atol:g})")
+
+
+def _close(actual: object, expected: object, *, rtol: float, atol: float, name: str) -> float:
     a, e = _as_tensor(actual), _as_tensor(expected)
     if a.shape != e.shape:
         raise AssertionError(f"{name}: shape {tuple(a.shape)} != expected {tuple(e.shape)}")
@@ -72,8 +86,6 @@ def assert_close(actual: object, expected: object, *, rtol: float = 1e-7, atol: 
             f"{name}: not close at index {idx}: got {a.flatten()[worst].item():.10g}, expected "
             f"{e.flatten()[worst].item():.10g} (|Δ| = {diff.flatten()[worst].item():.3g} > "
             f"atol {atol:g} + rtol {rtol:g}·|expected|); max |Δ| over all = {max_err:.3g}")
-    if not quiet:
-        print(f"✓ {name}: max |Δ| = {max_err:.2e} (rtol {rtol:g}, atol {atol:g})")
     return max_err
 
 
@@ -97,10 +109,10 @@ def numerical_grad(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, e
 
 
 def grad_check(f: Callable[..., torch.Tensor], inputs: Sequence[torch.Tensor], manual: Sequence[torch.Tensor], *,
-               rtol: float = 1e-8, atol: float = 1e-10, name: str = "gradient") -> float:
-    """Compare hand-derived gradients ``manual[i] = d f(*inputs) / d inputs[i]`` with autograd in float64.
+               rtol: float = 1e-8, atol: float = 1e-10, name: str = "gradient") -> None:
+    """Assert hand-derived gradients ``manual[i] = d f(*inputs) / d inputs[i]`` equal autograd in float64.
 
-    ``f`` maps the inputs to a scalar. Returns the largest abs error over all inputs.
+    ``f`` maps the inputs to a scalar. Prints one line with the largest abs error over all inputs.
     """
     if len(inputs) != len(manual):
         raise ValueError(f"{name}: {len(inputs)} inputs but {len(manual)} manual gradients")
@@ -113,9 +125,8 @@ def grad_check(f: Callable[..., torch.Tensor], inputs: Sequence[torch.Tensor], m
     worst = 0.0
     for i, (g_auto, g_man) in enumerate(zip(auto, manual)):
         g_auto = torch.zeros_like(leaves[i]) if g_auto is None else g_auto
-        worst = max(worst, assert_close(g_man, g_auto, rtol=rtol, atol=atol, name=f"{name}[{i}]", quiet=True))
+        worst = max(worst, _close(g_man, g_auto, rtol=rtol, atol=atol, name=f"{name}[{i}]"))
     print(f"✓ {name}: hand-derived = autograd (float64), max |Δ| = {worst:.2e}")
-    return worst
 
 
 def mc_mean(samples: torch.Tensor) -> tuple[float, float]:

@@ -25,9 +25,9 @@ def test_require_tensor_messages_name_expected_and_received():
 
 
 def test_assert_close_passes_and_reports(capsys):
-    err = mp.assert_close(torch.tensor([1.0, 2.0]), [1.0, 2.0 + 1e-12], rtol=1e-10, name="pair")
-    assert err == pytest.approx(1e-12, rel=1e-3)
-    assert "✓ pair" in capsys.readouterr().out
+    assert mp.assert_close(torch.tensor([1.0, 2.0]), [1.0, 2.0 + 1e-12], rtol=1e-10, name="pair") is None
+    assert "✓ pair: max |Δ| = 1.00e-12" in capsys.readouterr().out
+    assert mp.check.max_abs_error([1.0, 2.0], [1.0, 2.5], rtol=1.0) == 0.5
 
 
 def test_assert_close_failure_names_worst_element():
