@@ -1,8 +1,8 @@
 """Figures: one matplotlib style, image grids, training curves, decision boundaries; plotly for interaction."""
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
@@ -17,9 +17,20 @@ STYLE = {
 }
 
 
-def style() -> AbstractContextManager:
-    """The book's matplotlib style as a context: ``with mp.plot.style(): ...`` (nothing global changes)."""
-    return mpl.rc_context(STYLE)
+@contextmanager
+def style() -> Iterator[None]:
+    """The book's matplotlib style as a context: ``with mp.plot.style(): ...`` (nothing global changes).
+
+    The ``interactive`` setting is kept as it is on exit: Jupyter's inline backend switches it on
+    when the first figure of a kernel is drawn, and restoring the old value would hide every later
+    figure of the notebook.
+    """
+    with mpl.rc_context(STYLE):
+        try:
+            yield
+        finally:
+            interactive = mpl.is_interactive()
+    mpl.interactive(interactive)
 
 
 def image_grid(images: torch.Tensor, labels: Sequence[object] | None = None, *, ncols: int = 10,

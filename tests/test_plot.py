@@ -34,3 +34,19 @@ def test_decision_boundary_colours_the_plane():
     assert ax.collections  # contour and scatter were drawn
     with pytest.raises(ValueError, match=r"X: expected shape \(\*, 2\)"):
         mp.plot.decision_boundary(lambda p: p, torch.zeros(4, 3), y[:4])
+
+
+def test_style_keeps_the_interactive_setting_a_backend_switched_on():
+    import matplotlib as mpl
+
+    before = mpl.is_interactive()
+    try:
+        mpl.interactive(False)
+        with mp.plot.style():
+            mpl.interactive(True)  # what the inline backend does when the first figure is drawn
+        assert mpl.is_interactive()
+        with mp.plot.style():
+            assert mpl.rcParams["axes.spines.top"] is False
+        assert mpl.rcParams["axes.spines.top"] is True  # the style itself does not leak
+    finally:
+        mpl.interactive(before)
