@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import copy
 import re
+import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,21 +79,33 @@ def render(nb: nbformat.NotebookNode) -> str:
     return nbformat.writes(nb, version=4) + "\n"
 
 
+BACKUP_DIR = ".backup"  # inside the exercises folder; ignored by git
+
+
 def generate(src_dir: Path, dst_dir: Path, *, check_only: bool = False) -> list[Path]:
     """Write ``dst_dir/X.ipynb`` for every ``src_dir/X.ipynb``; return the files that differ(ed).
 
     With ``check_only`` nothing is written: the return value lists stale or missing exercise files.
+    An exercise file that is replaced is first copied to ``dst_dir/.backup/X.<time>.ipynb``: it may
+    hold a student's answers.
     """
     stale = []
+    stamp = time.strftime("%Y%m%d-%H%M%S")
     for src in sorted(Path(src_dir).glob("*.ipynb")):
         nb = nbformat.read(src, as_version=4)
         text = render(make_exercise(nb, source_name=f"{Path(src_dir).name}/{src.name}"))
         dst = Path(dst_dir) / src.name
         if not dst.exists() or dst.read_text() != text:
             stale.append(dst)
-            if not check_only:
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                dst.write_text(text)
+            if check_only:
+                continue
+            if dst.exists():
+                backup = dst.parent / BACKUP_DIR / f"{dst.stem}.{stamp}.ipynb"
+                backup.parent.mkdir(exist_ok=True)
+                shutil.copy2(dst, backup)
+                print(f"kept the previous {dst.name} as {backup}")
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.write_text(text)
     return stale
 
 
@@ -141,8 +155,18 @@ def _describe(v: Any) -> str:
     return type(v).__name__ if not isinstance(v, (int, float)) else repr(v)
 
 
-def _describe_args(kwargs: dict[str, Any]) -> str:
-    return ", ".join(f"{k}{tuple(v.shape)}" if isinstance(v, torch.Tensor) else f"{k}={v!r}"
+def _brief(v: Any) -> str:
+    if isinstance(v, torch.Tensor):
+        return str(tuple(v.shape))
+    if isinstance(v, (tuple, list)):
+        inner = ", ".join(_brief(x) for x in v[:4]) + (", …" if len(v) > 4 else "")
+        return f"[{inner}]" if isinstance(v, list) else f"({inner})"
+    return repr(v) if len(repr(v)) <= 40 else type(v).__name__
+
+
+def describe_args(kwargs: dict[str, Any]) -> str:
+    """One short line for a case: tensors by their shape, ``x(3, 4), t=2, grads=((2,), (3, 3))``."""
+    return ", ".join(f"{k}{_brief(v)}" if isinstance(v, torch.Tensor) else f"{k}={_brief(v)}"
                      for k, v in kwargs.items())
 
 
@@ -186,7 +210,8 @@ def compare(actual: Any, expected: Any, *, rtol: float, atol: float, label: str 
     return []
 
 
-def _clone(kwargs: dict[str, Any]) -> dict[str, Any]:
+def clone_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of a case's keyword arguments (tensors cloned), so no call can change the original."""
     return {k: v.clone() if isinstance(v, torch.Tensor) else copy.deepcopy(v) for k, v in kwargs.items()}
 
 
@@ -195,8 +220,8 @@ def run_case(ex: Exercise, fn: Callable[..., Any], kwargs: dict[str, Any]) -> li
 
     Raises ``NotImplementedError`` through, so that callers can report "not attempted".
     """
-    expected = ex.reference(**_clone(kwargs))
-    given = _clone(kwargs)
+    expected = ex.reference(**clone_kwargs(kwargs))
+    given = clone_kwargs(kwargs)
     actual = fn(**given)
     problems = [f"argument {k!r} was changed in place; compute new tensors instead of modifying inputs"
                 for k, v in given.items()
@@ -214,7 +239,7 @@ def check(ex: Exercise, fn: Callable[..., Any], *, seed: int = 0, strict: bool =
     cases = ex.cases(torch.Generator().manual_seed(seed))
     result = Result(ex.name, "passed", total=len(cases))
     for i, kwargs in enumerate(cases, 1):
-        args = _describe_args(kwargs)
+        args = describe_args(kwargs)
         try:
             problems = run_case(ex, fn, kwargs)
         except NotImplementedError:

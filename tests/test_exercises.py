@@ -57,6 +57,11 @@ def test_generate_writes_then_reports_up_to_date(tmp_path):
     assert not dst.exists()  # check_only writes nothing
     assert exercises.generate(src, dst) == [dst / "01_x.ipynb"]
     assert exercises.generate(src, dst, check_only=True) == []
+    # a student's answers in the exercise file survive regeneration as a backup copy
+    (dst / "01_x.ipynb").write_text((dst / "01_x.ipynb").read_text().replace("square it", "MY WORK"))
+    assert exercises.generate(src, dst) == [dst / "01_x.ipynb"]
+    backups = list((dst / ".backup").glob("01_x.*.ipynb"))
+    assert len(backups) == 1 and "MY WORK" in backups[0].read_text()
 
 
 def test_committed_exercises_are_what_the_generator_produces():
