@@ -71,7 +71,7 @@ def _dump_dom(url: str, tmp_path: Path) -> str:
     return proc.stdout
 
 
-@pytest.mark.parametrize("stem", CHAPTERS[:1])
+@pytest.mark.parametrize("stem", CHAPTERS)
 def test_chapter_renders_offline_in_headless_chromium(html, stem, tmp_path):
     dom = _dump_dom((html / "notebooks" / f"{stem}.html").as_uri(), tmp_path)
     n_math = dom.count("<mjx-container")
