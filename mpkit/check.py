@@ -138,15 +138,14 @@ def mc_mean(samples: torch.Tensor) -> tuple[float, float]:
     return float(per.mean()), float(per.std(unbiased=True) / len(per) ** 0.5)
 
 
-def assert_mc(samples: torch.Tensor, expected: float, *, n_sigma: float = 4.0, name: str = "MC mean") -> float:
+def assert_mc(samples: torch.Tensor, expected: float, *, n_sigma: float = 4.0, name: str = "MC mean") -> None:
     """Assert the Monte Carlo mean of ``samples`` lies within ``n_sigma`` standard errors of ``expected``.
 
     A correct estimator fails this with probability about 6e-5 at 4σ (normal approximation).
-    Returns the z-score.
+    Prints one line with the estimate and its z-score.
     """
     mean, se = mc_mean(samples)
     z = (mean - expected) / se if se > 0 else (0.0 if mean == expected else float("inf"))
     if abs(z) > n_sigma:
         raise AssertionError(f"{name}: {mean:.6g} ± {se:.2g} is {abs(z):.1f} standard errors from {expected:.6g}")
     print(f"✓ {name}: {mean:.6g} ± {se:.2g} (expected {expected:.6g}, z = {z:+.2f})")
-    return z

@@ -30,8 +30,9 @@ def html(tmp_path_factory) -> Path:
 
 
 def test_every_page_was_written(html):
-    for page in ["index", "book/intro", "book/setup", "book/notation", "book/errata", "book/references"]:
-        assert (html / f"{page}.html").exists() or page == "index", page
+    for page in ["index", "book/intro", "book/setup", "book/notation", "book/grading", "book/errata",
+                 "book/references"]:
+        assert (html / f"{page}.html").exists(), page
     for stem in CHAPTERS:
         assert (html / "notebooks" / f"{stem}.html").exists(), stem
 
