@@ -202,6 +202,25 @@ def _k_setup(banned):
              Banned=Banned, dtype=torch.set_default_dtype, float32=torch.float32, grad=torch.set_grad_enabled,
              seed=torch.manual_seed, rseed=random.seed, save=torch.save, load=torch.load, dumps=json.dumps, open=open)
     G["watch"] = functools.partial(_k_watch, *_k_markers(banned), G)
+
+    def tensors(v, path):
+        if isinstance(v, torch.Tensor):
+            return [(path, v)]
+        if isinstance(v, (tuple, list)):
+            return [t for i, x in enumerate(v) for t in tensors(x, f"{path}[{i}]")]
+        if isinstance(v, dict):
+            return [t for k, x in v.items() for t in tensors(x, f"{path}[{k!r}]")]
+        return []
+
+    def aliases(out, kwargs):  # output tensors that share memory with an input: wording only, never scored alone
+        try:
+            ptr = lambda t: t.untyped_storage().data_ptr() if t.layout == torch.strided and t.numel() else 0  # noqa
+            inputs = {ptr(t): n for k, v in kwargs.items() for n, t in tensors(v, k) if ptr(t)}
+            return [f"{n} shares memory with the input {inputs[ptr(t)]!r}" for n, t in tensors(out, "output")
+                    if ptr(t) in inputs]
+        except Exception:
+            return []
+    G["aliases"] = aliases
     return G
 
 
@@ -228,6 +247,7 @@ def _k_call(name, in_path, out_dir, banned, G):
             except (Exception, SystemExit) as err:
                 out, rec["raised"] = None, [type(err).__name__, str(err)[:300]]
             rec["type"] = type(out).__name__
+            rec["aliases"] = G["aliases"](out, kwargs)
             try:
                 G["save"](out, f"{out_dir}/out{i}.pt")
             except Exception:

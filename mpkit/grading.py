@@ -25,7 +25,8 @@ import nbformat
 import torch
 
 from mpkit._sandbox import Call, Limits, run_submission
-from mpkit.exercises import Exercise, clone_kwargs, compare, describe_args
+from mpkit.exercises import Exercise, Problem, clone_kwargs, describe_args, problems
+from mpkit.exercises.feedback import changed_inputs, hint_for
 
 SPEC_TAG = "exercise-spec"
 SEEDS = (1, 2)  # the grader's cases: the notebook's checks use seed 0, so these are inputs it never showed
@@ -172,23 +173,23 @@ def static_banned(sources: Sequence[str], fn: str, banned: Sequence[str]) -> lis
 
 
 def _check_case(ex: Exercise, i: int, rec: dict[str, Any], case: dict[str, Any], expected: Any,
-                out: Path) -> tuple[str, list[str]]:
+                out: Path) -> tuple[str, list[Problem]]:
     """``("ok" | "failed" | "error", problems)`` for case ``i``, from the files the kernel wrote."""
     if rec["raised"]:
-        return "error", [f"raised {rec['raised']}"]
+        return "error", [Problem("raised", f"raised {rec['raised']}")]
     actual, why = load_untrusted(out / f"out{i}.pt")
     if why:
-        return "failed", [f"the grader does not accept the result, a {rec['type']}: {why}; "
-                          "return torch tensors, Python numbers or tuples of them"]
+        return "failed", [Problem("type", f"the grader does not accept the result, a {rec['type']}: {why}; "
+                                  "return torch tensors, Python numbers or tuples of them")]
     after, _ = load_untrusted(out / f"in{i}.pt")
-    after = after if isinstance(after, dict) else {}
-    changed = [repr(k) for k, v in case.items() if isinstance(v, torch.Tensor) and not (
-        type(a := after.get(k)) is torch.Tensor and a.shape == v.shape and a.dtype == v.dtype
-        and a.device == v.device and torch.equal(a, v))]
-    problems = [f"argument{'s' * (len(changed) > 1)} {', '.join(changed)} {'were' if len(changed) > 1 else 'was'} "
-                "changed in place; compute new tensors instead of modifying inputs"] if changed else []
-    problems += compare(actual, expected, rtol=ex.rtol, atol=ex.atol)
-    return ("failed" if problems else "ok"), problems
+    changed = changed_inputs(case, after if isinstance(after, dict) else {})
+    found = [Problem("inplace", f"argument{'s' * (len(changed) > 1)} {', '.join(f'`{c}`' for c in changed)} "
+                     f"{'were' if len(changed) > 1 else 'was'} changed in place; "
+                     "compute new tensors instead of modifying inputs")] if changed else []
+    if ex.fresh:
+        found += [Problem("alias", f"{a}: return a new tensor") for a in rec["aliases"]]
+    found += problems(actual, expected, rtol=ex.rtol, atol=ex.atol)
+    return ("failed" if found else "ok"), found
 
 
 def _records(meta: dict[str, Any]) -> list[dict[str, Any]]:
@@ -196,6 +197,7 @@ def _records(meta: dict[str, Any]) -> list[dict[str, Any]]:
     recs = meta.get("cases") if isinstance(meta.get("cases"), list) else []
     return [{"raised": ": ".join(map(str, r["raised"]))[:300] if isinstance(r.get("raised"), list) else "",
              "type": str(r.get("type"))[:40], "tampered": bool(r.get("tampered")),
+             "aliases": [str(a)[:120] for a in r.get("aliases", [])[:8]] if isinstance(r.get("aliases"), list) else [],
              "banned": [b for b in r.get("banned", []) if isinstance(b, str)] if isinstance(r.get("banned"), list) else []}
             for r in recs if isinstance(r, dict)]
 
@@ -206,6 +208,7 @@ def _judge(ex: Exercise, cases: list[dict[str, Any]], expected: list[Any], call:
     recs = _records(call.meta)
     at = f"case {len(recs)} ({describe_args(cases[min(max(len(recs), 1), len(cases)) - 1])})"
     banned = sorted(set(static) | {b for r in recs for b in r["banned"] if b in expand_banned(ex.banned)})
+    symptoms: list[str] = []
     if call.kind == "lost":
         status, feedback = "error", [call.message]
     elif not call.meta.get("defined"):
@@ -225,12 +228,14 @@ def _judge(ex: Exercise, cases: list[dict[str, Any]], expected: list[Any], call:
     elif any(r["tampered"] for r in recs):
         status, feedback = "failed", ["your function switched off the grader's call tracing (sys.setprofile)"]
     else:
-        bad = [(kind, f"case {i + 1}/{len(cases)} ({describe_args(c)}): " + "; ".join(p)) for i, (r, c, e)
-               in enumerate(zip(recs, cases, expected))
-               for kind, p in [_check_case(ex, i, r, c, e, out)] if kind != "ok"]
-        status = "error" if any(k == "error" for k, _ in bad) else "failed" if bad else "passed"
-        feedback = [line for _, line in bad[:3]] + ([f"{len(bad) - 3} more cases are wrong"] if len(bad) > 3 else [])
-    hint = [f"Hint: {ex.hint}"] if ex.hint and status in ("failed", "error") else []
+        bad = [(kind, f"case {i + 1}/{len(cases)} ({describe_args(c)}): " + "; ".join(p.text for p in found),
+                [p.symptom for p in found]) for i, (r, c, e) in enumerate(zip(recs, cases, expected))
+               for kind, found in [_check_case(ex, i, r, c, e, out)] if kind != "ok"]
+        status = "error" if any(k == "error" for k, _, _ in bad) else "failed" if bad else "passed"
+        feedback = [line for _, line, _ in bad[:3]] + ([f"{len(bad) - 3} more cases are wrong"] if len(bad) > 3 else [])
+        symptoms = [s for _, _, found in bad for s in found]
+    text = hint_for(symptoms, ex.hints, ex.hint) if status in ("failed", "error") else ""
+    hint = [f"Hint: {text}"] if text else []
     return ExerciseResult(ex.name, status, ex.points if status == "passed" else 0.0, ex.points, feedback + hint)
 
 

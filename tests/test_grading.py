@@ -84,7 +84,7 @@ CASES = {
                       "    v.mul_(beta2).add_((1 - beta2) * grad * grad)\n"
                       "    m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)\n"
                       "    return theta - lr * m_hat / (v_hat.sqrt() + eps), m, v", "",
-                      {"adam_step": "failed"}, "arguments 'm', 'v' were changed in place"),
+                      {"adam_step": "failed"}, "arguments `m`, `v` were changed in place"),
     "global_state": ("softmax_ce_grad", None, "import numpy as np\ntorch.manual_seed(123)\nnp.random.seed(1)\n"
                      "torch.set_default_dtype(torch.float64)\ntorch.set_grad_enabled(False)", {}, ""),
     "torch_numpy_patched": ("adam_step", ADAM + "    return theta, m, v",
