@@ -10,6 +10,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 VENDOR := book/_static/vendor
+# Notebook kernels, the book build and the tests import this checkout's mpkit (also from a git worktree).
+export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 # One torch thread per process: notebooks run two at a time on two cores (see book/setup.md).
 export OMP_NUM_THREADS ?= 1
 # Plotly figures become self-contained HTML the static site can show (plotly.js inlined, no CDN).

@@ -6,7 +6,7 @@ teaches live in the notebooks, not here.
 """
 from mpkit import check, data, env, exercises, plot, train
 from mpkit.check import assert_close, grad_check, mc_mean, require_tensor
-from mpkit.data import Split, batches, digits, toy2d
+from mpkit.data import Split, batches, digits, gen2d, toy2d
 from mpkit.env import Timer, device, is_quick, profile, seed
 from mpkit.train import History, accuracy, evaluate, fit
 
@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 __all__ = [
     "check", "data", "env", "exercises", "plot", "train",
     "assert_close", "grad_check", "mc_mean", "require_tensor",
-    "Split", "batches", "digits", "toy2d",
+    "Split", "batches", "digits", "gen2d", "toy2d",
     "Timer", "device", "is_quick", "profile", "seed",
     "History", "accuracy", "evaluate", "fit",
 ]

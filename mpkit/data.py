@@ -48,19 +48,22 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     return bunch.data.astype(np.float32), bunch.target.astype(np.int64)
 
 
-def digits(*, test_size: float = 0.25, seed: int = 0, images: bool = False,
+def digits(*, test_size: float = 0.25, seed: int = 0, images: bool = False, binarize: bool = False,
            dev: torch.device | str | None = None) -> Split:
     """scikit-learn's 1797 handwritten 8×8 digits with a fixed stratified split.
 
-    Pixels are scaled from 0..16 to [0, 1]. ``X``: (N, 64), or (N, 1, 8, 8) with ``images=True``;
-    ``y``: (N,) int64 in 0..9. With the defaults: 1347 train / 450 test images.
+    Pixels are scaled from 0..16 to [0, 1], or with ``binarize=True`` set to 1 where the raw value is
+    at least 8 (of 16) and 0 elsewhere, the binarised digits the density models compare on.
+    ``X``: (N, 64), or (N, 1, 8, 8) with ``images=True``; ``y``: (N,) int64 in 0..9. With the
+    defaults: 1347 train / 450 test images.
     """
     if not 0.0 < test_size < 1.0:
         raise ValueError(f"test_size must be in (0, 1), got {test_size}")
     from sklearn.model_selection import train_test_split
 
     X, y = _digits_arrays()
-    X_tr, X_te, y_tr, y_te = train_test_split(X / 16.0, y, test_size=test_size, stratify=y, random_state=seed)
+    X = (X >= 8).astype(np.float32) if binarize else X / 16.0
+    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=test_size, stratify=y, random_state=seed)
     dev = torch.device(dev) if dev is not None else default_device()
     shape = (-1, 1, 8, 8) if images else (-1, 64)
     as_x = lambda a: torch.as_tensor(a, dtype=torch.float32).reshape(shape).to(dev)  # noqa: E731
@@ -104,6 +107,45 @@ def toy2d(name: str, n: int = 512, *, noise: float = 0.1, seed: int = 0,
     dev = torch.device(dev) if dev is not None else default_device()
     return (torch.as_tensor(X, dtype=torch.float32, device=dev),
             torch.as_tensor(y, dtype=torch.int64, device=dev))
+
+
+GEN2D = ("8gaussians", "moons")
+RING = {"modes": 8, "radius": 2.0, "sigma": 0.02}  # the "8 Gaussians" ring of the 2-D benchmark
+MOONS = {"noise": 0.05, "mean": (0.5, 0.25), "std": (0.867, 0.497)}  # moons, then standardised by fixed constants
+
+
+def _gen2d_sample(name: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    if name == "8gaussians":
+        k = rng.integers(0, RING["modes"], n)
+        angle = 2 * math.pi * k / RING["modes"]
+        centres = RING["radius"] * np.stack([np.cos(angle), np.sin(angle)], 1)
+        return centres + RING["sigma"] * rng.standard_normal((n, 2)), k
+    from sklearn.datasets import make_moons
+
+    X, k = make_moons(n_samples=n, noise=MOONS["noise"], random_state=int(rng.integers(2**31)))
+    return (X - np.array(MOONS["mean"])) / np.array(MOONS["std"]), k
+
+
+def gen2d(name: str, *, n_train: int = 8_000, n_test: int = 2_000, seed: int = 0,
+          dev: torch.device | str | None = None) -> Split:
+    """The 2-D benchmark of the generative chapters, with a fixed train / held-out split.
+
+    ``"8gaussians"``: a ring of 8 Gaussians, centres at radius 2 and angles 2πk/8, each with σ = 0.02
+    (`RING`), equally likely. ``"moons"``: scikit-learn's two moons with noise 0.05, then shifted and
+    scaled by the fixed constants of `MOONS` to about zero mean and unit variance per axis.
+    ``X``: (N, 2) float32; ``y``: (N,) int64, the mode (0..7) or the moon (0, 1) each point came from.
+    Train and test come from separate streams: the train set does not change with ``n_test``.
+    """
+    if name not in GEN2D:
+        raise ValueError(f"unknown 2-D benchmark {name!r}; choose one of {GEN2D}")
+    if n_train < 1 or n_test < 1:
+        raise ValueError(f"n_train and n_test must be positive, got {n_train} and {n_test}")
+    (X_tr, y_tr), (X_te, y_te) = _gen2d_sample(name, n_train, 2 * seed), _gen2d_sample(name, n_test, 2 * seed + 1)
+    dev = torch.device(dev) if dev is not None else default_device()
+    as_x = lambda a: torch.as_tensor(a, dtype=torch.float32, device=dev)  # noqa: E731
+    as_y = lambda a: torch.as_tensor(a, dtype=torch.int64, device=dev)  # noqa: E731
+    return Split(as_x(X_tr), as_y(y_tr), as_x(X_te), as_y(y_te))
 
 
 def batches(X: torch.Tensor, y: torch.Tensor, batch_size: int, *, shuffle: bool = True,

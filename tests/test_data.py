@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -88,3 +90,31 @@ def test_adding_problem_targets_and_baseline():
     assert abs(float(((s.y_train - 1) ** 2).mean()) - 1 / 6) < 0.02
     with pytest.raises(ValueError, match="T must be at least 2"):
         mp.data.adding_problem(T=1)
+
+
+def test_gen2d_ring_has_eight_equal_modes_at_radius_two():
+    s = mp.data.gen2d("8gaussians", dev="cpu")
+    assert s.X_train.shape == (8000, 2) and s.X_test.shape == (2000, 2) and s.X_train.dtype == torch.float32
+    radius = s.X_train.double().norm(dim=1)
+    assert abs(float(radius.mean()) - 2.0) < 0.002 and float((radius - 2).abs().max()) < 0.12  # 6σ at σ = 0.02
+    angle = torch.atan2(s.X_train[:, 1], s.X_train[:, 0])
+    mode = torch.round(angle / (2 * math.pi / 8)).long() % 8  # nearest centre from the angle alone
+    assert torch.equal(mode, s.y_train)
+    counts = torch.bincount(s.y_train, minlength=8).double()
+    assert float((counts - 1000).abs().max()) < 4 * 1000**0.5  # multinomial: ±4 sd
+
+
+def test_gen2d_moons_are_standardised_and_splits_are_fixed():
+    s = mp.data.gen2d("moons", dev="cpu")
+    assert s.X_train.double().mean(0).abs().max() < 0.05 and (s.X_train.double().std(0) - 1).abs().max() < 0.05
+    again = mp.data.gen2d("moons", n_test=17, dev="cpu")
+    assert torch.equal(s.X_train, again.X_train) and len(again.X_test) == 17  # train does not depend on n_test
+    assert not torch.equal(s.X_train[:2000], s.X_test)  # train and test come from different streams
+    with pytest.raises(ValueError, match="unknown 2-D benchmark"):
+        mp.data.gen2d("swissroll")
+
+
+def test_binarised_digits_threshold_at_eight_of_sixteen():
+    raw, binary = mp.digits(dev="cpu"), mp.digits(binarize=True, dev="cpu")
+    assert set(binary.X_train.unique().tolist()) == {0.0, 1.0}
+    assert torch.equal(binary.X_train, (raw.X_train * 16 >= 8).float()) and torch.equal(raw.y_train, binary.y_train)
