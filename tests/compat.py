@@ -210,6 +210,10 @@ def main(argv: list[str] | None = None) -> int:
             print("     " + out.replace("\n", "\n     "), flush=True)
         report += [f"| python -m mpkit grade (a blank exercise notebook) | {'passed' if ok else 'FAILED'} | |", ""]
     (OUT / "report.md").write_text("# make test-compat\n\n" + "\n".join(report) + "\n")
+    for kind in args.env or ["floor", "newest"]:  # one file per environment, kept across separate runs
+        i = report.index(f"## {kind}")
+        j = next((k for k in range(i + 1, len(report)) if report[k].startswith("## ")), len(report))
+        (OUT / f"report-{kind}.md").write_text("\n".join(report[i:j]) + "\n")
     print("\n".join(report))
     print(f"report: {OUT / 'report.md'}")
     return 1 if failed else 0

@@ -32,6 +32,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 DESKTOP, PHONE = (1400, 900), (400, 860)
 # Where horizontal scrolling is by design: code, printed output, and the text of tracebacks.
 SCROLLS_BY_DESIGN = "pre, div.highlight, .cell_input, .cell_output .output.text_plain, .cell_output .output.stream"
+# On a phone a display equation wider than the screen scrolls inside its own box (MathJax 3 cannot break
+# lines); on a desktop it must fit.
+SCROLLS_ON_PHONE = SCROLLS_BY_DESIGN + ', mjx-container[display="true"]'
 
 # Recorded from the first script of every page: when MathJax finished its first typesetting pass.
 _INIT_SCRIPT = """
@@ -101,7 +104,9 @@ _JS_WIDTH = r"""(scrolls) => {
 
 _JS_COUNTS = """() => ({math: document.querySelectorAll('mjx-container').length,
                       plots: document.querySelectorAll('.plotly-graph-div .main-svg').length,
-                      progress: document.querySelectorAll('.widget-hprogress').length})"""
+                      progress: document.querySelectorAll('.mp-progress, .widget-hprogress').length,
+                      normbars: [...document.querySelectorAll('mjx-assistive-mml')]
+                                .map(e => (e.textContent.match(/[\u2016\u2225]/g) || []).length).reduce((a, b) => a + b, 0)})"""
 
 
 @dataclass
@@ -179,7 +184,7 @@ class Site:
             for width, height in (DESKTOP, PHONE):
                 page.set_viewport_size({"width": width, "height": height})
                 page.wait_for_timeout(300)  # plotly's responsive figures redraw on resize
-                rep.overflow[width] = page.evaluate(_JS_WIDTH, SCROLLS_BY_DESIGN)
+                rep.overflow[width] = page.evaluate(_JS_WIDTH, SCROLLS_BY_DESIGN if width == DESKTOP[0] else SCROLLS_ON_PHONE)
                 if screenshots is not None:
                     kind = "desktop" if width == DESKTOP[0] else "phone"
                     out = screenshots / kind / (path.replace("/", "_").removesuffix(".html") + ".png")
@@ -190,6 +195,16 @@ class Site:
         finally:
             page.close()
         return rep
+
+    def typeset_ms(self, path: str, timeout_ms: int = 30_000) -> float | None:
+        """Open ``path`` again (cache warm) and return when MathJax finished typesetting, in ms after opening."""
+        page = self.context.new_page()
+        try:
+            page.goto(self.base + path, wait_until="load", timeout=timeout_ms)
+            page.wait_for_function("() => window.__mp.typeset_ms !== null", timeout=timeout_ms, polling=50)
+            return page.evaluate("() => window.__mp.typeset_ms")
+        finally:
+            page.close()
 
 
 def pages(root: Path) -> list[str]:
