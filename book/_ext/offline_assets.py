@@ -17,7 +17,8 @@
   package, but instead of its whole distribution (24 MB) only the CommonHTML bundle, its web fonts and
   the TeX extensions that MathJax's autoload fetches on demand (``\\boldsymbol`` …) are copied.
 - **No Thebe** (no live-code server: its config is declared twice on notebook pages, a console error),
-  **no source maps, no translation catalogues** in ``_static``: nothing a reader's browser fetches.
+  **no source maps, no translation catalogues, no TrueType copies of woff2 fonts** in ``_static``:
+  nothing a reader's browser fetches.
 """
 from __future__ import annotations
 
@@ -164,7 +165,9 @@ def _finish(app, exception):
             shutil.copy2(src / part, dst / part)
     for part in MATHJAX_UNUSED:
         (dst / part).unlink(missing_ok=True)
-    for f in [*static.rglob("*.map"), *static.glob("sphinx-thebe.*")]:
+    # Source maps (read only by developer tools), Thebe, and the theme's TrueType icon fonts: its CSS
+    # lists woff2 first, which every current browser takes.
+    for f in [*static.rglob("*.map"), *static.glob("sphinx-thebe.*"), *static.glob("vendor/fontawesome/webfonts/*.ttf")]:
         f.unlink()
     shutil.rmtree(static / "locales", ignore_errors=True)  # gettext catalogues: read by Sphinx, not browsers
     pages = [p.read_text(encoding="utf-8", errors="ignore") for p in Path(app.outdir).rglob("*.html")]
