@@ -74,15 +74,19 @@ def trace_types(body: str) -> set[str]:
     """The trace types of every plotly figure in a page body (a trace without ``type`` is a scatter)."""
     types, dec = set(), json.JSONDecoder()
     for m in NEWPLOT.finditer(body):
-        traces, _ = dec.raw_decode(body, m.end())
-        types |= {t.get("type", "scatter") for t in traces}
+        try:
+            traces, _ = dec.raw_decode(body, m.end())
+            types |= {t.get("type", "scatter") for t in traces}
+        except (ValueError, AttributeError):  # not the renderer's usual JSON: take the full bundle
+            types.add("?")
     return types
 
 
 def _plotly_src(app, context, js: str, version: str, types: set[str]) -> str:
     """Where this page loads plotly.js from: the cartesian bundle if it suffices, else the full one."""
     static = Path(app.outdir) / "_static"
-    if types <= CARTESIAN and _version_of(static / CARTESIAN_JS) == version:
+    vendored = [Path(app.confdir or app.srcdir, d, CARTESIAN_JS) for d in app.config.html_static_path]  # the source copy
+    if types <= CARTESIAN and any(_version_of(v) == version for v in vendored):
         return context["pathto"]("_static/" + CARTESIAN_JS, 1)
     rel = f"plotly/plotly-{version}-{hashlib.sha256(js.encode()).hexdigest()[:12]}.js"
     out = static / rel
