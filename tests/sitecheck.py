@@ -9,6 +9,7 @@ For each page :meth:`Site.check` records what a reader would notice:
   read from the DOM's text nodes, so the contents of closed dropdowns count too; MathJax error boxes;
 - elements wider than the content column, at each viewport width (1400 px desktop, 400 px phone),
   except code cells and outputs, which scroll by design;
+- plotly figures whose title lies under the toolbar or whose tick labels overlap;
 - how long after opening the page MathJax had typeset all of its math (``performance.now()`` when
   ``MathJax.startup.promise`` resolved), and how many formulas and plotly figures were drawn.
 
@@ -102,6 +103,30 @@ _JS_WIDTH = r"""(scrolls) => {
   return bad;
 }"""
 
+# In every plotly figure: the title must not sit under the toolbar (modebar), and no two tick labels of
+# an axis may overlap (log axes with minor labels do).
+_JS_PLOTLY = r"""() => {
+  const out = [], r = e => e.getBoundingClientRect();
+  const hit = (a, b, pad) => a.left < b.right - pad && b.left < a.right - pad && a.top < b.bottom - pad && b.top < a.bottom - pad;
+  document.querySelectorAll('.plotly-graph-div').forEach((fig, k) => {
+    const where = (fig.closest('section[id]') || {}).id || '?';
+    const bar = fig.querySelector('.modebar');
+    fig.querySelectorAll('.gtitle').forEach(t => {
+      if (bar && t.textContent.trim() && hit(r(t), r(bar), 0))
+        out.push(`figure ${k + 1} in §${where}: title "${t.textContent.slice(0, 50)}" lies under the toolbar`);
+    });
+    fig.querySelectorAll('g.xaxislayer-above, g.yaxislayer-above').forEach(layer => {
+      const labels = [...layer.querySelectorAll('g.xtick text, g.ytick text')].filter(t => t.textContent.trim()).map(t => [t.textContent, r(t)]);
+      for (let i = 0; i < labels.length; i++) for (let j = i + 1; j < labels.length; j++)
+        if (hit(labels[i][1], labels[j][1], 1)) {
+          out.push(`figure ${k + 1} in §${where}: tick labels "${labels[i][0]}" and "${labels[j][0]}" overlap`);
+          i = labels.length; break;
+        }
+    });
+  });
+  return out;
+}"""
+
 _JS_COUNTS = """() => ({math: document.querySelectorAll('mjx-container').length,
                       plots: document.querySelectorAll('.plotly-graph-div .main-svg').length,
                       progress: document.querySelectorAll('.mp-progress, .widget-hprogress').length,
@@ -116,6 +141,7 @@ class PageReport:
     console_errors: list[str] = field(default_factory=list)
     failed_requests: list[str] = field(default_factory=list)
     raw_tex: list[str] = field(default_factory=list)
+    plotly: list[str] = field(default_factory=list)
     overflow: dict[int, list[str]] = field(default_factory=dict)
     typeset_ms: float | None = None
     counts: dict = field(default_factory=dict)
@@ -125,6 +151,7 @@ class PageReport:
         ts = f"{self.typeset_ms:6.0f} ms" if self.typeset_ms is not None else "   no math"
         return (f"{self.path:40s} typeset {ts}  math {self.counts.get('math', 0):4d}  plots {self.counts.get('plots', 0):2d}"
                 f"  console {len(self.console_errors)}  failed {len(self.failed_requests)}  tex {len(self.raw_tex)}"
+                f"  plotly {len(self.plotly)}"
                 + "".join(f"  wide@{w} {len(v)}" for w, v in self.overflow.items()))
 
 
@@ -181,6 +208,7 @@ class Site:
             rep.typeset_ms = page.evaluate("() => window.__mp.typeset_ms")
             rep.counts = page.evaluate(_JS_COUNTS)
             rep.raw_tex = page.evaluate(_JS_TEXT)
+            rep.plotly = page.evaluate(_JS_PLOTLY)
             for width, height in (DESKTOP, PHONE):
                 page.set_viewport_size({"width": width, "height": height})
                 page.wait_for_timeout(300)  # plotly's responsive figures redraw on resize
@@ -219,7 +247,7 @@ if __name__ == "__main__":
         for p in pages(root):
             r = site.check(p, shots)
             print(r.line(), flush=True)
-            for k in ("console_errors", "failed_requests", "raw_tex"):
+            for k in ("console_errors", "failed_requests", "raw_tex", "plotly"):
                 for item in getattr(r, k)[:8]:
                     print(f"    {k}: {item}")
             for w, items in r.overflow.items():

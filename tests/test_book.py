@@ -201,7 +201,7 @@ def browser(html) -> dict:
     with open(SCREENSHOTS / "report.txt", "w") as out:  # what a person reads beside the screenshots
         for rep in reports.values():
             out.write(rep.line() + f"  tries {[round(t) for t in rep.tries if t is not None]}\n")
-            for kind in ("console_errors", "failed_requests", "raw_tex"):
+            for kind in ("console_errors", "failed_requests", "raw_tex", "plotly"):
                 out.writelines(f"    {kind}: {item}\n" for item in getattr(rep, kind))
             out.writelines(f"    wider than the column at {w} px: {item}\n" for w, items in rep.overflow.items() for item in items)
     return reports
@@ -218,6 +218,11 @@ def test_page_has_no_console_error_and_no_failed_request(browser, page):
 def test_page_shows_no_raw_tex(browser, page):
     assert not browser[page].raw_tex, "TeX outside MathJax's output (closed dropdowns included):\n" + \
         "\n".join(browser[page].raw_tex)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_plotly_figures_have_no_overlapping_labels(browser, page):
+    assert not browser[page].plotly, "\n".join(browser[page].plotly)
 
 
 @pytest.mark.parametrize("page", PAGES)
