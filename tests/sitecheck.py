@@ -60,7 +60,7 @@ _JS_TEXT = r"""() => {
   const skip = 'script, style, pre, code, textarea, noscript, mjx-container, .cell_input, .highlight, template';
   const re = /\$[^$\s][^$\n]{0,200}?[^$\s\\]\$|\$\$|\\[()\[\]]|\\(?:frac|tfrac|dfrac|boldsymbol|mathbf|mathrm|mathcal|mathbb|operatorname|sum|prod|int|partial|nabla|sqrt|left|right|begin|end|hat|tilde|bar|cdot|odot|times|top|theta|sigma|alpha|beta|gamma|delta|lambda|mu|eta|epsilon|varepsilon|ell|log|exp|le|ge|leq|geq|approx|mid|in|quad|text|mathsf|big|Big)(?![A-Za-z])/;
   const out = [];
-  const root = document.querySelector('article') || document.body;
+  const root = document.body;  // the navigation and the page's table of contents too
   const walk = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
   for (let n = walk.nextNode(); n; n = walk.nextNode()) {
     const el = n.parentElement;
