@@ -181,9 +181,14 @@ def _finish(app, exception):
         shutil.rmtree(static / "vendor" / "html-manager", ignore_errors=True)
     if not any(CARTESIAN_JS in p for p in pages):
         (static / CARTESIAN_JS).unlink(missing_ok=True)
+    # The root index.html is sphinx-external-toc's redirect (written before this runs): give it the icon too,
+    # or a browser opening the site asks for /favicon.ico.
+    index, icon = Path(app.outdir) / "index.html", app.config.html_favicon
+    if icon and index.exists() and "Refresh" in index.read_text() and 'rel="icon"' not in index.read_text():
+        index.write_text(f'<link rel="icon" href="_static/{Path(icon).name}" />\n' + index.read_text())
 
 
 def setup(app):
     app.connect("html-page-context", _page, priority=900)  # after myst-nb has added the page's scripts
-    app.connect("build-finished", _finish)
+    app.connect("build-finished", _finish, priority=900)  # after sphinx-external-toc wrote index.html
     return {"parallel_read_safe": True, "parallel_write_safe": False}
