@@ -147,7 +147,7 @@ def run_notebook(nb_path: Path, kind: str, py: Path, jupyter_path: Path) -> tupl
         ok = f"MPKIT_FROM={site}" in printed
         err = "" if ok else f"mpkit was not imported from the environment: {printed.strip()}"
     except Exception as e:  # CellExecutionError carries the traceback of the failing cell
-        ok, err = False, str(e)[-1500:]
+        ok, err = False, re.sub(r"\x1b\[[0-9;]*m", "", str(e))[-1500:]  # without the terminal colours
     finally:
         os.environ.clear()
         os.environ.update(env_before)
