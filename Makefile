@@ -20,11 +20,12 @@ JB_FLAGS := --config _config.yml --toc book/_toc.yml -W -n --keep-going
 # pip's site configuration prints one warning per package for its file indexes; hide only those.
 QUIET_PIP := grep -v 'is ignored: it is neither a file nor a directory' || true
 
-.PHONY: help book test env vendor chromium exercises clean
+.PHONY: help book test test-compat env vendor chromium exercises clean
 
 help:
 	@echo "make book       build the book into _build/html (creates .venv on first run)"
 	@echo "make test       run the whole test suite"
+	@echo "make test-compat  run every chapter and exercise at the declared lower bounds and at the newest releases"
 	@echo "make exercises  regenerate exercises/ from solutions/"
 	@echo "make clean      remove _build (keeps .venv)"
 
@@ -36,15 +37,22 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip check
 	@touch $@
 
-# require.js and the Jupyter widgets HTML manager, from the npm registry, so widgets render offline.
-vendor: $(VENDOR)/.stamp
-$(VENDOR)/.stamp:
+# From the npm registry, so pages work offline (book/_ext/offline_assets.py ships only what pages use):
+# - require.js and the Jupyter widgets HTML manager, for widgets other than progress bars: embed-amd.js
+#   (it bundles the widget libraries) and its icon fonts as woff2, the first format of their @font-face
+#   rules (every current browser takes it and requests no other);
+# - plotly's cartesian bundle of the plotly.js version the installed plotly.py embeds.
+VENDOR_STAMP := $(VENDOR)/.stamp-embed-woff2-cartesian
+vendor: $(VENDOR_STAMP)
+$(VENDOR_STAMP): $(STAMP)
 	@command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq npm; }
 	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/html-manager
 	tmp=$$(mktemp -d) && cd $$tmp && npm pack -q --loglevel=error requirejs@2.3.7 @jupyter-widgets/html-manager@1.0.15 >/dev/null \
 	  && tar xzf requirejs-2.3.7.tgz && cp package/require.js $(CURDIR)/$(VENDOR)/ && rm -rf package \
 	  && tar xzf jupyter-widgets-html-manager-1.0.15.tgz \
-	  && find package/dist -maxdepth 1 -type f ! -name '*.map' ! -name 'embed.js*' -exec cp {} $(CURDIR)/$(VENDOR)/html-manager/ \; \
+	  && cp package/dist/embed-amd.js package/dist/*.woff2 $(CURDIR)/$(VENDOR)/html-manager/ && rm -rf package \
+	  && npm pack -q --loglevel=error plotly.js-cartesian-dist-min@$$($(CURDIR)/$(PY) -c 'from plotly.offline._plotlyjs_version import __plotlyjs_version__ as v; print(v)') \
+	  && tar xzf plotly.js-cartesian-dist-min-*.tgz && cp package/plotly-cartesian.min.js $(CURDIR)/$(VENDOR)/ \
 	  && rm -rf $$tmp
 	@touch $@
 
@@ -55,12 +63,17 @@ chromium:
 exercises: $(STAMP)
 	$(PY) -m mpkit exercises solutions exercises
 
-book: $(STAMP) $(VENDOR)/.stamp
+book: $(STAMP) $(VENDOR_STAMP)
 	$(BOOK_ENV) $(VENV)/bin/jupyter-book build . $(JB_FLAGS)
 	@echo "The book is at: file://$(CURDIR)/_build/html/index.html"
 
-test: $(STAMP) $(VENDOR)/.stamp chromium
+test: $(STAMP) $(VENDOR_STAMP) chromium
 	$(PY) -m pytest -n 2 --dist loadfile tests notebooks solutions exercises
+
+# Not part of `make test`: it installs two more environments (the lower-bound torch alone is ~2.5 GB of
+# wheels). Run it whenever a chapter adds an import or a dependency range changes; see tests/compat.py.
+test-compat: $(STAMP)
+	$(PY) tests/compat.py
 
 clean:
 	rm -rf _build
