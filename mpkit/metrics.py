@@ -1,6 +1,6 @@
 """Metrics for generative models: bits per dimension, the Fréchet distance, kernel MMD² and the energy distance.
 
-Everything is computed in float64 and returned as a Python float. The sample-based distances take two
+The distances are computed in float64 and returned as Python floats. The sample-based ones take two
 sets of points ``X`` (N, D) and ``Y`` (M, D) and cost O(N·M) time; memory stays O(block·M) because the
 pairwise terms are summed in row blocks.
 """
@@ -23,7 +23,8 @@ def bits_per_dim(nll: float | torch.Tensor, dim: int, *, levels: int | None = No
     number of dimensions D of one example. Returns ``nll / (D ln 2)``. With ``levels`` (256 for 8-bit
     data) the density was fitted to discrete values k in {0, …, levels-1} rescaled to [0, 1] as
     x = (k + u) / levels with u ~ U[0, 1) (uniform dequantisation); the rescaling's Jacobian adds
-    log2(levels) bits per dimension, so the result is an upper bound on the discrete model's bits/dim.
+    log2(levels) bits per dimension. For the NLL of dequantised data the result bounds the bits/dim of
+    the discrete model the density implies from above (Jensen's inequality).
     """
     if not isinstance(dim, int) or dim < 1:
         raise ValueError(f"dim must be a positive int (the number of dimensions per example), got {dim!r}")
