@@ -5,6 +5,7 @@ Device, seeding and run profile (`env`), offline data (`data`), one supervised t
 teaches live in the notebooks, not here.
 """
 from mpkit import check, data, env, exercises, plot, train
+from mpkit import metrics
 from mpkit.check import assert_close, grad_check, mc_mean, require_tensor
 from mpkit.data import Split, batches, digits, gen2d, toy2d
 from mpkit.env import Timer, device, is_quick, profile, seed
