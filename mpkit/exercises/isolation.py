@@ -23,6 +23,12 @@ MPKIT_DIR = Path(mpkit.__file__).resolve().parent
 INSIDE_IN, INSIDE_MPKIT = "/grader/in", "/opt/mpkit"
 
 
+def python() -> str:
+    """This interpreter by a path that exists inside the sandbox too: the venv's own folder, links resolved."""
+    venv = os.path.join(os.path.realpath(sys.prefix), "bin", os.path.basename(sys.executable))
+    return venv if os.path.exists(venv) else os.path.realpath(sys.executable)
+
+
 @dataclass(frozen=True)
 class Cgroups:
     """Per-sandbox caps through cgroup v1's memory and pids controllers (the grader's own groups as parents)."""
@@ -82,13 +88,17 @@ def _system_mounts() -> list[str]:
             args += ["--symlink", os.readlink(top), top]
         elif os.path.isdir(top):
             args += ["--ro-bind", top, top]
-    for etc in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/localtime"):
+    for etc in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/localtime", "/etc/fonts"):
         args += ["--ro-bind-try", etc, etc]
     roots = {os.path.realpath(p) for p in (sys.base_prefix, sys.prefix)}
     roots |= {os.path.dirname(os.path.realpath(sys.executable)).rsplit("/bin", 1)[0]}
-    for root in sorted(r for r in roots if not r.startswith("/usr/")):
-        args += ["--ro-bind", root, root]
-    return args + ["--ro-bind", str(MPKIT_DIR), f"{INSIDE_MPKIT}/mpkit"]
+    binds = [(r, r) for r in sorted(roots) if not r.startswith("/usr/")] + [(str(MPKIT_DIR), f"{INSIDE_MPKIT}/mpkit")]
+    parents = sorted({str(p) for _, dest in binds for p in Path(dest).parents if str(p) != "/"}, key=len)
+    for parent in parents + ["/grader"]:  # traversable by the sandbox's uid whatever the umask
+        args += ["--perms", "0755", "--dir", parent]
+    for src, dest in binds:
+        args += ["--ro-bind", src, dest]
+    return args
 
 
 def bwrap_command(iso: Isolation, in_dir: Path, env: dict[str, str], tmp_bytes: int) -> tuple[list[str], int]:
@@ -100,7 +110,7 @@ def bwrap_command(iso: Isolation, in_dir: Path, env: dict[str, str], tmp_bytes: 
         cmd += ["--setenv", key, value]
     cmd += [*iso.mounts, "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(tmp_bytes),
             "--tmpfs", "/tmp", "--ro-bind", str(in_dir), INSIDE_IN, "--chdir", "/tmp"]
-    runner = [sys.executable, "-m", "mpkit.exercises._runner", INSIDE_IN]
+    runner = [python(), "-m", "mpkit.exercises._runner", INSIDE_IN]
     if os.geteuid() == 0:  # namespaces as root, then the real uid of the sandbox: unprivileged, no capabilities
         cmd += ["--", shutil.which("setpriv") or "/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}",
                 "--clear-groups", "--no-new-privs", "--bounding-set=-all", "--inh-caps=-all", "--", *runner]
@@ -124,7 +134,7 @@ def _probe(bwrap: str, mounts: tuple[str, ...]) -> str:
     probe.mkdir(exist_ok=True)
     try:
         cmd, _ = bwrap_command(iso, probe, {"PATH": "/usr/bin:/bin"}, 2**20)
-        cmd = cmd[:cmd.index(sys.executable)] + [sys.executable, "-I", "-S", "-c", "pass"]
+        cmd = cmd[:cmd.index(python())] + [python(), "-I", "-S", "-c", "pass"]
         done = subprocess.run(cmd, capture_output=True, timeout=60, check=False)
         return "" if done.returncode == 0 else done.stderr.decode(errors="replace").strip()[:300]
     except (OSError, subprocess.TimeoutExpired) as err:

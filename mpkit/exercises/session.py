@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,7 +73,7 @@ def label(source: str, i: int) -> str:
 def sandbox_env(inside: bool, home: Path) -> dict[str, str]:
     """A clean environment: one thread, CPU only, the quick profile, this mpkit importable."""
     tmp = "/tmp" if inside else str(home)
-    return {"PATH": f"{os.path.dirname(sys.executable)}:/usr/bin:/bin", "HOME": tmp, "TMPDIR": tmp,
+    return {"PATH": f"{os.path.dirname(iso_mod.python())}:/usr/bin:/bin", "HOME": tmp, "TMPDIR": tmp,
             "LANG": "C.UTF-8", "PYTHONPATH": iso_mod.INSIDE_MPKIT if inside else str(iso_mod.MPKIT_DIR.parent),
             "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
             "IPYTHONDIR": f"{tmp}/.ipython", "MPLCONFIGDIR": f"{tmp}/.matplotlib", "MPLBACKEND": "Agg",
@@ -99,7 +98,7 @@ class Sandbox:
                 procs_files = self.iso.cgroups.create(self.name, self.limits.memory, self.limits.processes)
                 cmd, self.cgroup = iso_mod.in_cgroups(procs_files, cmd), True
         else:
-            cmd = [sys.executable, "-m", "mpkit.exercises._runner", str(self.work / "in")]
+            cmd = [iso_mod.python(), "-m", "mpkit.exercises._runner", str(self.work / "in")]
         self.proc = await asyncio.create_subprocess_exec(
             *cmd, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
             limit=MAX_LINE, env=env, cwd=self.work / "tmp", start_new_session=True)
