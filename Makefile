@@ -20,12 +20,13 @@ JB_FLAGS := --config _config.yml --toc book/_toc.yml -W -n --keep-going
 # pip's site configuration prints one warning per package for its file indexes; hide only those.
 QUIET_PIP := grep -v 'is ignored: it is neither a file nor a directory' || true
 
-.PHONY: help book test env vendor chromium exercises clean
+.PHONY: help book test env vendor chromium exercises clean bubblewrap grade
 
 help:
 	@echo "make book       build the book into _build/html (creates .venv on first run)"
 	@echo "make test       run the whole test suite"
 	@echo "make exercises  regenerate exercises/ from solutions/"
+	@echo "make grade CHAPTER=01_neural_networks SUBMISSIONS=folder   grade a class, each notebook in a sandbox"
 	@echo "make clean      remove _build (keeps .venv)"
 
 env: $(STAMP)
@@ -52,6 +53,14 @@ $(VENDOR)/.stamp:
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
+# Debian's bubblewrap: the grader's sandbox, one per submission (root installs it; otherwise it must be present).
+bubblewrap:
+	@command -v bwrap >/dev/null || { apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null; }
+
+# make grade CHAPTER=01_neural_networks SUBMISSIONS=path/to/folder [GRADE_FLAGS="--json report.json"]
+grade: $(STAMP) bubblewrap
+	$(PY) -m mpkit grade $(SUBMISSIONS) --chapter $(CHAPTER) $(GRADE_FLAGS)
+
 exercises: $(STAMP)
 	$(PY) -m mpkit exercises solutions exercises
 
@@ -59,7 +68,7 @@ book: $(STAMP) $(VENDOR)/.stamp
 	$(BOOK_ENV) $(VENV)/bin/jupyter-book build . $(JB_FLAGS)
 	@echo "The book is at: file://$(CURDIR)/_build/html/index.html"
 
-test: $(STAMP) $(VENDOR)/.stamp chromium
+test: $(STAMP) $(VENDOR)/.stamp chromium bubblewrap
 	$(PY) -m pytest -n 2 --dist loadfile tests notebooks solutions exercises
 
 clean:

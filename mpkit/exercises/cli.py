@@ -118,11 +118,14 @@ def _grade(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     start, subs = time.monotonic(), [grading.Submission(f.path) for f in found]
     _write_reports(args, subs, iso, start, done=False)  # the reports exist before any notebook runs
     try:
-        subs = grading.grade([f.path for f in found], solutions=solutions, chapter=chapter, jobs=args.jobs,
+        subs = grading.grade(found, solutions=solutions, chapter=chapter, jobs=args.jobs,
                              limits=limits, isolation=iso, allow_unisolated=args.allow_unisolated,
                              on_done=lambda s: _write_reports(args, s, iso, start, done=False)) if found else []
     except (grading.SpecError, grading.Refused) as err:
         print(f"python -m mpkit grade: {err}", file=sys.stderr)
+        for out in filter(None, [args.json, args.gradescope]):  # the reports say why nothing was graded
+            report_mod().write_atomic(out, {"status": "not graded", "error": report_mod().clean(err), "score": 0.0,
+                                            "output": report_mod().clean(err), "tests": [], "submissions": []})
         return EXIT_USAGE
     seconds = time.monotonic() - start
     _write_reports(args, subs, iso, start, done=True)

@@ -139,10 +139,8 @@ class Submission:
                 continue
             n = msg.get("blob")
             if type(n) is not int or not 0 <= n <= 2 * self.limits.result_bytes:
-                ex.cases.append(self.on_case(name, len(ex.cases), CaseRecord(problem=(
-                    f"the result is larger than {self.limits.result_bytes / 2**20:g} MB"))))
-                ex.kind = "died"
-                return "restart"
+                ex.kind, ex.started = "too_large", len(ex.cases) + 1
+                return "restart"  # the bytes are not read: this sandbox is stopped
             blob = await box.blob(n, min(self.deadline, until))
             rec = await asyncio.to_thread(record, msg, blob, self.limits.result_bytes)
             ex.cases.append(await asyncio.to_thread(self.on_case, name, len(ex.cases), rec))
@@ -177,7 +175,8 @@ class Submission:
                 break
         out_of_time = time.monotonic() >= self.deadline
         for name in self.todo:
-            self.run.exercises.setdefault(name, ExerciseRun(kind="budget" if out_of_time else "lost"))
+            ex = self.run.exercises.setdefault(name, ExerciseRun(kind="budget" if out_of_time else "lost"))
+            ex.kind = "invalid" if self.run.invalid else ex.kind
         if self.todo and out_of_time:
             self.run.notes.append(f"the submission's time budget ({self.limits.total:g} s) ran out")
         elif self.todo and not self.run.broken and not self.run.invalid:

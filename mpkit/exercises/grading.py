@@ -216,7 +216,7 @@ async def _grade_all(found: Sequence[notebook.Found], grader_args: tuple, jobs: 
     return subs
 
 
-def grade(paths: Sequence[str | Path], *, solutions: str | Path, chapter: str | None = None, jobs: int | None = None,
+def grade(paths: Sequence[str | Path | notebook.Found], *, solutions: str | Path, chapter: str | None = None, jobs: int | None = None,
           limits: Limits = Limits(), isolation: str | Isolation = "auto", allow_unisolated: bool = False,
           on_done: Callable[[list[Submission]], None] | None = None) -> list[Submission]:
     """Grade every notebook in ``paths`` (files, or folders searched for ``*.ipynb``), ``jobs`` at a time
@@ -228,7 +228,7 @@ def grade(paths: Sequence[str | Path], *, solutions: str | Path, chapter: str | 
     sandbox raise `Refused` unless ``allow_unisolated``. ``on_done(submissions)`` is called after each one.
     Runs its own event loop: call it from a script or the command line, not from a notebook cell.
     """
-    found = notebook.collect(paths)
+    found = list(paths) if paths and all(isinstance(p, notebook.Found) for p in paths) else notebook.collect(paths)
     iso = isolation if isinstance(isolation, Isolation) else detect(isolation)
     if iso.kind == "none" and len(found) > 1 and not allow_unisolated:
         raise Refused(f"{len(found)} notebooks and no sandbox ({iso.detail}): one notebook could read or change "

@@ -14,6 +14,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,11 +64,16 @@ class Cgroups:
             return 0
 
     def remove(self, name: str) -> None:
+        """Remove the groups once their processes are gone (the last ones may take a moment to be reaped)."""
         for parent in self.parents:
-            try:
-                (parent / name).rmdir()
-            except OSError:
-                pass  # still busy: the kernel frees an empty group when its last process is reaped
+            for _ in range(50):
+                try:
+                    (parent / name).rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.1)
 
 
 @dataclass(frozen=True)

@@ -95,10 +95,15 @@ def _traced(ex: Exercise, hits: set[str], banned: Sequence[str], static: Sequenc
 
 def _ended(ex: Exercise, run: ExerciseRun, cases: Sequence[dict[str, Any]], limits: Limits) -> tuple[str, str] | None:
     at = _where(cases, run.started)
+    if run.kind == "invalid":
+        return "error", "not graded: your notebook wrote into the grader's channel (see the submission's error)"
     if run.kind == "budget":
         return "timeout", f"the submission's time budget ({limits.total:g} s) ran out before `{ex.name}` was graded"
     if not run.defined:
         return "error", f"`{ex.name}` is not defined after your notebook ran (did its cell fail?)"
+    if run.kind == "too_large":
+        return "failed", (f"your function's result on {at} is larger than the grader accepts "
+                          f"({limits.result_bytes / 2**20:g} MB with the inputs it returns)")
     if run.kind == "timeout":
         return "timeout", f"your function did not return within {limits.call:g} s on {at}: an infinite loop?"
     if run.kind in ("died", "lost"):

@@ -83,7 +83,7 @@ def _cell(i: int, cell: Any) -> tuple[int, str, str, list[str]]:
     if isinstance(source, list) and all(isinstance(s, str) for s in source):
         source = "".join(source)
     if not isinstance(source, str):
-        raise Invalid(f"not a valid notebook: the source of cell {i + 1} is a {type(source).__name__}, not text")
+        raise Invalid(f"not a valid notebook: the source of cell {i + 1} is not text ({type(source).__name__})")
     if len(source) > MAX_CELL_CHARS:
         raise Invalid(f"cell {i + 1} holds {len(source):,} characters (at most {MAX_CELL_CHARS:,})")
     return i, cell["cell_type"], source, _tags(cell.get("metadata"))

@@ -42,7 +42,7 @@ class Limits:
 
 @dataclass
 class ExerciseRun:
-    """What the sandbox produced for one exercise: ``kind`` is done, timeout, died, lost or budget."""
+    """What the sandbox produced for one exercise: ``kind`` is done, timeout, died, lost, too_large or budget."""
 
     kind: str = "lost"
     defined: bool = True
@@ -84,24 +84,38 @@ def sandbox_env(inside: bool, home: Path) -> dict[str, str]:
 class Sandbox:
     """One start of the runner (in a sandbox or not) and its message stream."""
 
+    started = 0
+
     def __init__(self, iso: Isolation, work: Path, limits: Limits) -> None:
-        self.iso, self.work, self.limits, self.name = iso, work, limits, f"mpkit-{os.getpid()}-{work.name}"
+        Sandbox.started += 1
+        self.iso, self.work, self.limits = iso, work, limits
+        self.name = f"mpkit-{os.getpid()}-{Sandbox.started}"  # the cgroup of this start
         self.proc: asyncio.subprocess.Process | None = None
         self.cgroup = False
 
     async def start(self) -> None:
         inside = self.iso.kind == "bwrap"
         env = sandbox_env(inside, self.work / "tmp")
-        if inside:
+        fds: tuple[int, ...] = ()
+        if inside:  # the arguments go through a file: the sandbox's PID 1 shows no host paths in its cmdline
             cmd, _ = iso_mod.bwrap_command(self.iso, self.work / "in", env, self.limits.tmp_size)
+            split = cmd.index("--")
+            (self.work / "args").write_bytes(b"".join(a.encode() + b"\0" for a in cmd[1:split]))
+            fds = (os.open(self.work / "args", os.O_RDONLY),)
+            cmd = [cmd[0], "--args", str(fds[0]), *cmd[split:]]
             if self.iso.cgroups:
                 procs_files = self.iso.cgroups.create(self.name, self.limits.memory, self.limits.processes)
                 cmd, self.cgroup = iso_mod.in_cgroups(procs_files, cmd), True
         else:
             cmd = [iso_mod.python(), "-m", "mpkit.exercises._runner", str(self.work / "in")]
-        self.proc = await asyncio.create_subprocess_exec(
-            *cmd, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-            limit=MAX_LINE, env=env, cwd=self.work / "tmp", start_new_session=True)
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                *cmd, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL, limit=MAX_LINE, env=env, cwd=self.work / "tmp",
+                start_new_session=True, pass_fds=fds)
+        finally:
+            for fd in fds:
+                os.close(fd)
 
     async def message(self, until: float) -> dict[str, Any] | None:
         """The next message, or None at the end of the stream or at ``until`` (monotonic seconds)."""

@@ -145,6 +145,8 @@ def _node_flags(node: ast.AST, aliases: dict[str, str], in_def: bool) -> Iterabl
     if isinstance(node, (ast.Import, ast.ImportFrom)):
         names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
         yield from (f"import {n}" for n in names if any(n == m or n.startswith(m + ".") for m in MODULES))
+        if isinstance(node, ast.ImportFrom):
+            yield from (f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in DOTTED)
     if isinstance(node, (ast.Attribute, ast.Name)):
         name = node.attr if isinstance(node, ast.Attribute) else node.id
         d = _dotted(node, aliases) or ""

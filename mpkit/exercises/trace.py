@@ -28,14 +28,15 @@ _setprofile, _getprofile, _tsetprofile = sys.setprofile, sys.getprofile, threadi
 
 
 def fingerprint(code: Any) -> str:
-    """A hash of a code object's bytecode, names and non-string constants (nested code included)."""
+    """A hash of a code object's bytecode, names and constants other than strings and None (nested code
+    included): a renamed copy of a function, with other variable names or another docstring, has the same."""
     def parts(c: Any) -> Iterable[bytes]:
         yield c.co_code
         yield repr((c.co_argcount, c.co_kwonlyargcount, c.co_names)).encode()
         for k in c.co_consts:
             if hasattr(k, "co_code"):
                 yield from parts(k)
-            elif not isinstance(k, (str, bytes)):
+            elif k is not None and not isinstance(k, (str, bytes)):  # not the docstring (or its absence)
                 yield (repr(sorted(map(repr, k))) if isinstance(k, frozenset) else repr(k)).encode()
     return hashlib.sha256(b"\0".join(parts(code))).hexdigest()[:32]
 

@@ -133,10 +133,12 @@ class _Reader:
         if kind == "tensor":
             return self.tensor(node)
         items = node.get("items")
-        if kind in ("tuple", "list") and isinstance(items, list) and len(items) <= MAX_ITEMS:
+        if kind in ("tuple", "list", "dict") and isinstance(items, list) and len(items) > MAX_ITEMS:
+            raise WireError(f"too many items ({len(items)}, at most {MAX_ITEMS})")
+        if kind in ("tuple", "list") and isinstance(items, list):
             out = [self.value(x, depth + 1) for x in items]
             return tuple(out) if kind == "tuple" else out
-        if kind == "dict" and isinstance(items, list) and len(items) <= MAX_ITEMS and all(
+        if kind == "dict" and isinstance(items, list) and all(
                 isinstance(p, list) and len(p) == 2 for p in items):
             pairs = [(self.value(k, depth + 1), self.value(x, depth + 1)) for k, x in items]
             if not all(type(k) in (str, int) for k, _ in pairs):
