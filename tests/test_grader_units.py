@@ -118,6 +118,7 @@ def test_no_solution_or_exercise_notebook_is_flagged():
     ("torch.autograd.Variable._execution_engine", "_execution_engine"), ("import sys\nsys.modules['x'] = 1", "sys.modules"),
     ("%%bash\nls", "the magic %bash"), ("def f():\n    !ls", "a shell command inside a function"),
     ("%time exec('1')", "exec"), ("%%time\nimport ctypes", "import ctypes"), ("from sys import setprofile as s", "sys.setprofile"),
+    ("import os\ngetattr(os, 'system')('ls')", "os.system"), ("getattr(torch, '_fused_adam_')", "_fused_adam_"),
 ])
 def test_obfuscation_is_flagged(source, flag):
     (tree,) = _trees(source)
@@ -145,6 +146,8 @@ def test_static_check_follows_aliases_and_helpers():
     assert static.banned_in(trees, "h", ["torch.optim.Adam"]) == ["torch.optim.Adam"]
     assert static.banned_in(trees, "k", ["torch.Tensor.backward"]) == ["torch.Tensor.backward"]
     assert static.banned_in(_trees("def f(grad):\n    return grad * 2"), "f", ["torch.autograd.grad"]) == []
+    literal = _trees("import torch\ndef f(x):\n    return getattr(torch.autograd, 'grad')(x, x)")
+    assert static.banned_in(literal, "f", ["torch.autograd.grad"]) == ["torch.autograd.grad"]
 
 
 def test_a_renamed_copy_of_the_reference_is_recognised():

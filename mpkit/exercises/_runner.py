@@ -6,9 +6,10 @@ JSON messages, on the process's stdout; the student's own prints go to /dev/null
 
 1. before any student code: the resource limits, the originals this file relies on, the tracer's marks;
 2. the cells, in an in-process IPython shell, each under a time limit (an interrupt);
-3. ``fork``: the child (one thread: threads the notebook started do not exist in it) keeps the
-   notebook's state; this process becomes a small waiter, so those threads end too. The grader then
-   stops every other process in the sandbox, writes the cases, and says "go";
+3. "cells_done": the grader stops every process the notebook started and says "fork"; the child
+   (one thread: threads the notebook started do not exist in it) keeps the notebook's state; this
+   process becomes a small waiter, so those threads end too. The grader stops what those threads may
+   have started meanwhile, writes the cases, and says "go";
 4. per exercise, a fresh ``fork`` of that child calls the function on each case, traced; a call that
    hangs or dies costs that exercise only.
 """
@@ -193,6 +194,16 @@ def _wait(pid: int, seconds: float) -> str:
     return "timeout"
 
 
+def _reap() -> None:
+    """Collect every child that has ended (the notebook's, stopped by the grader)."""
+    while True:
+        try:
+            if _waitpid(-1, os.WNOHANG)[0] == 0:
+                return
+        except ChildProcessError:
+            return
+
+
 def serve(ns: dict[str, Any], cfg: dict[str, Any], chan: Channel, marks: trace.Marks) -> None:
     """The notebook's state, single-threaded: wait for "go", then each exercise in its own child."""
     gc.disable()  # no student __del__ runs here
@@ -229,8 +240,21 @@ def main(in_dir: str) -> None:
     shell = _shell()
     _reset(devnull)
     run_cells(shell, cfg, chan, devnull)
+    chan.send(t="cells_done")  # the grader now stops the processes the notebook started, then says "fork"
+    if not _read(0, 16).startswith(b"fork"):
+        _exit(3)
     sys.setswitchinterval(1000.0)  # no other thread runs between the fork and the exec
-    if _fork() == 0:
+    for _ in range(100):
+        _reap()  # the processes the grader stopped still count against the process limit until reaped
+        try:
+            pid = _fork()
+            break
+        except BlockingIOError:  # the notebook's threads started processes again: wait for the grader's next sweep
+            _sleep(0.05)
+    else:
+        chan.send(t="nofork")
+        _exit(5)
+    if pid == 0:
         serve(shell.user_ns, cfg, chan, marks)
     os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", WAITER])
 

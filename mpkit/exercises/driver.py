@@ -2,7 +2,8 @@
 
 Phase 1, the notebook: messages ``cell``/``cell_end`` per cell; a cell that kills the runner, or that
 an interrupt cannot stop, is skipped and the notebook runs again in a new sandbox (at most
-``restarts`` times). Phase 2, "ready": strays stopped, the secret cases written, "go". Phase 3, the
+``restarts`` times). Phase 2, "cells_done": the notebook's processes stopped, "fork", "ready", the
+processes stopped again, the secret cases written, "go". Phase 3, the
 calls: ``ex``, ``case_start``, ``case`` (+ bytes), ``ex_end`` per exercise, in order. Whatever runs
 out of time is stopped from outside as well, so no sandbox outlives its deadline by more than `GRACE`.
 """
@@ -64,7 +65,7 @@ class Submission:
         self.deadline = time.monotonic() + limits.total
 
     async def notebook(self, box: Sandbox) -> str:
-        """Phase 1: ``ready``, ``restart`` (a cell was added to the skip list), ``budget`` or ``broken``."""
+        """Phase 1: ``cells_done``, ``restart`` (a cell was added to the skip list), ``budget`` or ``broken``."""
         current, since, seen = None, 0.0, False
         self.run.errors.clear()
         while True:
@@ -100,8 +101,8 @@ class Submission:
             elif kind == "fatal":
                 self.run.broken = str(msg.get("why", ""))[:300]
                 return "broken"
-            elif kind == "ready":
-                return "ready"
+            elif kind == "cells_done":
+                return "cells_done"
 
     async def calls(self, box: Sandbox) -> str:
         """Phase 3: ``done``, ``restart`` (an exercise was lost) or ``budget``."""
@@ -152,12 +153,18 @@ class Submission:
         box = Sandbox(self.iso, self.work, self.limits)
         try:
             await box.start()
-            if (phase := await self.notebook(box)) != "ready":
+            if (phase := await self.notebook(box)) != "cells_done":
                 return phase
+            await box.fork()
+            msg = await box.message(min(self.deadline, time.monotonic() + 6 * GRACE))
+            if msg is None or msg["t"] != "ready":
+                self.run.notes.append("your notebook's processes or threads kept the grader from calling "
+                                      "your functions")
+                return "budget" if time.monotonic() >= self.deadline else "restart_none"
             files = await self.before_go()
             if killed := await box.go({n: files[n] for n in self.todo}):
                 self.run.notes.append(f"your notebook left {killed} process{'es' * (killed > 1)} running; "
-                                      "they were stopped before the grader's calls")
+                                      f"{'they were' if killed > 1 else 'it was'} stopped before the grader's calls")
             return await self.calls(box)
         except Protocol as err:
             self.run.invalid = f"the sandbox's messages broke the grader's protocol ({err})"

@@ -198,7 +198,7 @@ def load_chapters(found: Sequence[notebook.Found], solutions: Path, pinned: str 
 async def _grade_all(found: Sequence[notebook.Found], grader_args: tuple, jobs: int,
                      on_done: Callable[[list[Submission]], None] | None) -> list[Submission]:
     grader = Grader(*grader_args)
-    gate, subs = asyncio.Semaphore(jobs), [Submission(f.path) for f in found]
+    gate, subs, writing = asyncio.Semaphore(jobs), [Submission(f.path) for f in found], asyncio.Lock()
 
     async def one(k: int) -> None:
         async with gate:
@@ -208,7 +208,8 @@ async def _grade_all(found: Sequence[notebook.Found], grader_args: tuple, jobs: 
                 subs[k] = Submission(found[k].path, status="failed",
                                      error=f"the grader failed: {type(err).__name__}: {err}"[:500])
         if on_done:
-            on_done(subs)
+            async with writing:  # one report write at a time, in a worker thread
+                await asyncio.to_thread(on_done, list(subs))
     await asyncio.gather(*(one(k) for k in range(len(found))))
     for task in [*grader.references.values(), *grader.files.values()]:
         if not task.done():

@@ -42,16 +42,15 @@ def descendants(top: int, procs: dict[int, tuple[int, int]]) -> list[int]:
     return out
 
 
-def _chain(top: int, sandboxed: bool, procs: dict[int, tuple[int, int]]) -> tuple[int, list[int]]:
-    """The runner (the waiter now) and the processes to keep: the chain down to the notebook's fork."""
+def _chain(top: int, sandboxed: bool, forked: bool, procs: dict[int, tuple[int, int]]) -> tuple[int, list[int]]:
+    """The runner and the processes to keep: the chain down to the runner and, once it has forked,
+    the notebook's fork (the runner's youngest child)."""
     def kids(pid: int) -> list[int]:
         return sorted((p for p, (pp, _) in procs.items() if pp == pid), key=lambda p: (procs[p][1], p))
     chain = [top]
     for _ in range(2 if sandboxed else 0):  # bwrap, then bwrap's PID 1: their oldest child
         chain.append(kids(chain[-1])[0])
-    runner = chain[-1]
-    young = kids(runner)
-    return runner, chain + young[-1:]  # the notebook's fork is the runner's youngest child
+    return chain[-1], chain + (kids(chain[-1])[-1:] if forked else [])
 
 
 def _is_waiter(pid: int) -> bool:
@@ -61,35 +60,36 @@ def _is_waiter(pid: int) -> bool:
         return False
 
 
-def stop_strays(top: int, sandboxed: bool, settle: float = 5.0) -> int:
-    """Kill every process of the sandbox except the runner's chain; the number killed.
+def stop_strays(top: int, sandboxed: bool, forked: bool, killed: set[int], settle: float = 5.0) -> int:
+    """Kill every process of the sandbox except the runner's chain (their pids are added to ``killed``);
+    the number of processes killed so far.
 
-    Waits (at most ``settle`` seconds) until the runner has become the waiter, so that no thread of the
-    notebook is left that could start another process.
+    After the fork (``forked``) it first waits (at most ``settle`` seconds) until the runner has become
+    the waiter, so that no thread of the notebook is left that could start another process.
     """
     if not os.path.isdir("/proc/self"):
         return 0  # no /proc (macOS): nothing to inspect; see the grading page
-    killed, deadline = 0, time.monotonic() + settle
-    for _ in range(20):
+    deadline = time.monotonic() + settle
+    for _ in range(50):
         procs = table()
         try:
-            runner, keep = _chain(top, sandboxed, procs)
+            runner, keep = _chain(top, sandboxed, forked, procs)
         except IndexError:
-            return killed  # the sandbox is gone already
-        if not _is_waiter(runner) and time.monotonic() < deadline:
+            return len(killed)  # the sandbox is gone already
+        if forked and not _is_waiter(runner) and time.monotonic() < deadline:
             time.sleep(0.01)
             continue
-        strays = [p for p in descendants(top, procs) if p not in keep]
+        strays = [p for p in descendants(top, procs) if p not in keep and p not in killed]
         if not strays:
-            return killed
+            return len(killed)
         for pid in strays:
             try:
                 os.kill(pid, signal.SIGKILL)
-                killed += 1
+                killed.add(pid)
             except OSError:
                 pass
         time.sleep(0.01)
-    return killed
+    return len(killed)
 
 
 def kill_tree(top: int) -> None:

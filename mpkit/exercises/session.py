@@ -91,7 +91,7 @@ class Sandbox:
         self.iso, self.work, self.limits = iso, work, limits
         self.name = f"mpkit-{os.getpid()}-{Sandbox.started}"  # the cgroup of this start
         self.proc: asyncio.subprocess.Process | None = None
-        self.cgroup = False
+        self.cgroup, self.killed = False, set()
 
     async def start(self) -> None:
         inside = self.iso.kind == "bwrap"
@@ -141,17 +141,28 @@ class Sandbox:
         except (asyncio.TimeoutError, asyncio.IncompleteReadError):
             raise Protocol(f"{n} bytes of results announced but not sent") from None
 
-    async def go(self, files: dict[str, tuple[bytes, bytes]]) -> int:
-        """After "ready": stop every other process in the sandbox, hand over the cases, say "go";
-        the number of processes stopped."""
-        killed = await asyncio.to_thread(procs.stop_strays, self.proc.pid, self.iso.kind == "bwrap")
-        for name, (node, blob) in files.items():
-            await asyncio.to_thread(_write_case, self.work / "in", name, node, blob)
+    async def say(self, word: bytes) -> None:
         try:
-            self.proc.stdin.write(b"go\n")
+            self.proc.stdin.write(word + b"\n")
             await asyncio.wait_for(self.proc.stdin.drain(), 30)
         except (OSError, asyncio.TimeoutError):
             pass  # the sandbox is gone: the next message says so
+
+    async def fork(self) -> int:
+        """After "cells_done": stop the processes the notebook started, say "fork"; the number stopped."""
+        killed = await asyncio.to_thread(procs.stop_strays, self.proc.pid, self.iso.kind == "bwrap", False,
+                                         self.killed)
+        await self.say(b"fork")
+        return killed
+
+    async def go(self, files: dict[str, tuple[bytes, bytes]]) -> int:
+        """After "ready": stop every other process in the sandbox, hand over the cases, say "go";
+        the number of processes stopped."""
+        killed = await asyncio.to_thread(procs.stop_strays, self.proc.pid, self.iso.kind == "bwrap", True,
+                                         self.killed)
+        for name, (node, blob) in files.items():
+            await asyncio.to_thread(_write_case, self.work / "in", name, node, blob)
+        await self.say(b"go")
         return killed
 
     async def stop(self) -> None:

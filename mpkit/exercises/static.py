@@ -47,11 +47,17 @@ def python_of(source: str) -> ast.Module | None:
         raise Unparseable(type(err).__name__) from None
 
 
+def _literal_getattr(node: ast.AST) -> bool:
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr"
+            and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str))
+
+
 def _dotted(node: ast.AST, aliases: dict[str, str], local: set[str] = frozenset()) -> str | None:
+    """``torch.optim.Adam`` for ``o.Adam`` after ``import torch.optim as o``; ``getattr(x, "a")`` counts as ``x.a``."""
     parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
+    while isinstance(node, ast.Attribute) or _literal_getattr(node):
+        parts.append(node.attr if isinstance(node, ast.Attribute) else node.args[1].value)
+        node = node.value if isinstance(node, ast.Attribute) else node.args[0]
     if isinstance(node, ast.Name) and node.id in aliases and node.id not in local:
         return ".".join([aliases[node.id], *reversed(parts)])
     return None
@@ -147,8 +153,9 @@ def _node_flags(node: ast.AST, aliases: dict[str, str], in_def: bool) -> Iterabl
         yield from (f"import {n}" for n in names if any(n == m or n.startswith(m + ".") for m in MODULES))
         if isinstance(node, ast.ImportFrom):
             yield from (f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in DOTTED)
-    if isinstance(node, (ast.Attribute, ast.Name)):
-        name = node.attr if isinstance(node, ast.Attribute) else node.id
+    if isinstance(node, (ast.Attribute, ast.Name)) or _literal_getattr(node):
+        name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) \
+            else node.args[1].value
         d = _dotted(node, aliases) or ""
         yield from (m for m in DOTTED if d == m)
         if name.startswith("_fused_") or name in ATTRS:
