@@ -22,8 +22,8 @@ PROPERTIES = {  # name: an expression, inside the submitted function, that is tr
     "no network": "_fails(lambda: socket.create_connection(('127.0.0.1', int(port)), timeout=2))",
     "solutions hidden": f"not os.path.exists('{ROOT}/solutions')",
     "repository hidden": f"not os.path.exists('{ROOT}/README.md')",
-    "venv read-only": "_fails(lambda: open(os.path.join(sysconfig.get_paths()['purelib'], 'evil.pth'), 'w'))",
-    "mpkit read-only": "_fails(lambda: open(os.path.join(os.path.dirname(mp.__file__), 'evil.py'), 'w'))",
+    "venv read-only": "not os.access(sysconfig.get_paths()['purelib'], os.W_OK)",  # asked, not tried: without a
+    "mpkit read-only": "not os.access(os.path.dirname(mp.__file__), os.W_OK)",      # sandbox a write would succeed
     "grader's files hidden": "not any(p.startswith('mpkit-grade') for p in os.listdir('/tmp'))",
     "/tmp capped": "_fails(lambda: [_write_big(f'/tmp/big{i}', 200 * 2**20) for i in range(3)])",
     "file size capped": "_fails(lambda: _write_big('/tmp/one', 100 * 2**20))",

@@ -34,7 +34,6 @@ _write, _read, _fork, _exit, _kill = os.write, os.read, os.fork, os._exit, os.ki
 _waitpid, _setpgid, _killpg, _monotonic, _sleep = os.waitpid, os.setpgid, os.killpg, time.monotonic, time.sleep
 _signal, _setitimer, _settrace, _setprofile = signal.signal, signal.setitimer, sys.settrace, sys.setprofile
 _dumps, _dtype, _grad, _seed, _rseed = json.dumps, torch.set_default_dtype, torch.set_grad_enabled, torch.manual_seed, random.seed
-_storage, _ptr, _numel = torch.Tensor.untyped_storage, torch.UntypedStorage.data_ptr, torch.Tensor.numel
 WAITER = ("import os\nwhile True:\n    try:\n        os.wait()\n    except ChildProcessError:\n        break\n"
           "    except InterruptedError:\n        pass\n")
 
@@ -115,25 +114,6 @@ def run_cells(shell: Any, cfg: dict[str, Any], chan: Channel, devnull: int) -> N
         chan.send(t="cell_end", i=index, error=error, timeout=error.startswith("KeyboardInterrupt"))
 
 
-def aliases(out: Any, kwargs: dict[str, Any]) -> list[str]:
-    """Output tensors that share memory with an input tensor (the ``fresh`` check), named."""
-    def tensors(v: Any, path: str) -> list[tuple[str, Any]]:
-        if type(v) in (torch.Tensor, torch.nn.Parameter):
-            return [(path, v)]
-        if type(v) in (tuple, list):
-            return [t for i, x in enumerate(v) for t in tensors(x, f"{path}[{i}]")]
-        if type(v) is dict:
-            return [t for k, x in v.items() for t in tensors(x, f"{path}[{k!r}]")]
-        return []
-    try:
-        ptr = lambda t: _ptr(_storage(t)) if t.layout == torch.strided and _numel(t) else 0  # noqa: E731
-        inputs = {ptr(t): n for k, v in kwargs.items() for n, t in tensors(v, k) if ptr(t)}
-        return [f"{n} shares memory with the input {inputs[ptr(t)]!r}"[:160] for n, t in tensors(out, "output")
-                if ptr(t) in inputs][:8]
-    except Exception:  # noqa: BLE001
-        return []
-
-
 def call_case(fn: Any, kwargs: dict[str, Any], banned: set[str], marks: trace.Marks,
               prints: set[str]) -> tuple[dict[str, Any], Any]:
     """One traced call: the record (raised, type, aliases, hits, tampered) and the output."""
@@ -155,7 +135,7 @@ def call_case(fn: Any, kwargs: dict[str, Any], banned: set[str], marks: trace.Ma
         except BaseException:  # noqa: BLE001
             rec["raised"][1] = "(its message could not be read)"
     rec["type"] = type.__dict__["__name__"].__get__(type(out))[:80]
-    rec["aliases"] = aliases(out, kwargs)
+    rec["aliases"] = trace.aliases(out, kwargs)
     return rec, out
 
 

@@ -6,6 +6,7 @@ Python functions, the ids of C functions, ``(type, name)`` of C methods (``Varia
 .run_backward``). `watch` installs the hook; the first marked call raises `Banned` into the student's
 function, after the verdict is recorded. A reference is recognised by the `fingerprint` of its code
 (bytecode and names, not its name, docstring or line numbers), so a renamed copy is caught too.
+`aliases` names the outputs that share memory with an input (the ``fresh`` check).
 """
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import torch
+
 TAMPER, THREAD, PROCESS, REFERENCE = "<tamper>", "<thread>", "<process>", "<reference>"
 SPECIAL = {
     TAMPER: ["sys.setprofile", "sys.settrace", "threading.setprofile", "threading.settrace"],
@@ -25,6 +28,7 @@ SPECIAL = {
               "_posixsubprocess.fork_exec"],
 }
 _setprofile, _getprofile, _tsetprofile = sys.setprofile, sys.getprofile, threading.setprofile
+_storage, _ptr, _numel = torch.Tensor.untyped_storage, torch.UntypedStorage.data_ptr, torch.Tensor.numel
 
 
 def fingerprint(code: Any) -> str:
@@ -142,3 +146,22 @@ def watch(marks: Marks, banned: set[str], prints: set[str], hits: list[str]) -> 
     _tsetprofile(hook)  # threads the function starts, then this one (in this order: no self-report)
     _setprofile(hook)
     return stop
+
+
+def aliases(out: Any, kwargs: dict[str, Any]) -> list[str]:
+    """Output tensors that share memory with an input tensor (the ``fresh`` check), named."""
+    def tensors(v: Any, path: str) -> list[tuple[str, Any]]:
+        if type(v) in (torch.Tensor, torch.nn.Parameter):
+            return [(path, v)]
+        if type(v) in (tuple, list):
+            return [t for i, x in enumerate(v) for t in tensors(x, f"{path}[{i}]")]
+        if type(v) is dict:
+            return [t for k, x in v.items() for t in tensors(x, f"{path}[{k!r}]")]
+        return []
+    try:
+        ptr = lambda t: _ptr(_storage(t)) if t.layout == torch.strided and _numel(t) else 0  # noqa: E731
+        inputs = {ptr(t): n for k, v in kwargs.items() for n, t in tensors(v, k) if ptr(t)}
+        return [f"{n} shares memory with the input {inputs[ptr(t)]!r}"[:160] for n, t in tensors(out, "output")
+                if ptr(t) in inputs][:8]
+    except Exception:  # noqa: BLE001
+        return []
