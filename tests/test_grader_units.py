@@ -274,3 +274,13 @@ def test_usage_errors_exit_2(tmp_path, capsys):
     _spec_notebook(specs, ("torch.not_a_function",))
     assert cli.main(["grade", str(tmp_path / "a.ipynb"), "--chapter", "98_twice", "--solutions", str(specs)]) == 2
     assert "torch.not_a_function" in capsys.readouterr().err
+
+
+def test_importing_mpkit_loads_no_kernel_or_sandbox_machinery():
+    import subprocess
+    import sys
+    code = ("import sys, mpkit, mpkit.exercises; bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('nbclient', 'jupyter_client', 'zmq', 'IPython', 'ipykernel') or m.startswith('mpkit.exercises.grading'))"
+            "; print(bad); sys.exit(bool(bad))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr

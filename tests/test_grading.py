@@ -274,6 +274,8 @@ def test_attack_exhausting_the_grader(run):
     assert run["wall"] < WALL_BOUND
     assert max(r["execution_time"] for r in run["data"]["submissions"]) <= BUDGET + 3 * GRACE
     assert run["rows"]["slow"]["execution_time"] >= BUDGET
+    stuck = run["rows"]["wrong_device_and_stuck"]  # a call that ignores interrupts costs its exercise, no re-run
+    assert "run again" not in stuck["output"] and stuck["execution_time"] < BUDGET
 
 
 def test_attack_gaming_the_assignment(run):
