@@ -2,15 +2,15 @@
 
 A submission is the chapter-1 exercise notebook with the solution's answers, except for the answers in
 ``answers`` ({exercise: code}) and with the top-level cells ``cells`` ({exercise: [source]}) inserted
-after that exercise's answer cell. ``expect`` lists every exercise that must NOT pass, with its status
-(0 points); ``phrases`` what the feedback of an exercise (or the submission's ``notes``, ``error`` or
+after that exercise's answer cell. ``expect`` lists every exercise that must NOT pass, with its status (0
+points); ``phrases`` what the feedback of an exercise (or the submission's ``notes``, ``error`` or
 ``flags``) must contain; ``attack`` the attack class of issue 9 it belongs to. Several independent
-mistakes share a submission (each exercise is called in its own process), which keeps the class small. ``@CLASS@``, ``@REPORT@``, ``@ROOT@`` and ``@MARKER@`` are replaced by the
-class folder, the report's path, the repository and a marker for the attackers' daemons: the attackers
-know exactly where everything is.
+mistakes share a submission (each exercise is called in its own process), which keeps the class small.
+``@CLASS@``, ``@REPORT@``, ``@ROOT@`` and ``@MARKER@`` are replaced by the class folder, the report's
+path, the repository and a marker for the attackers' daemons: the attackers know exactly where everything
+is.
 """
 EXERCISES = ["softmax_ce_grad", "mlp_backward", "adam_step", "perceptron_epoch"]
-BOTH_CE = ("softmax_ce_grad", "mlp_backward")  # the solution's mlp_backward calls the student's softmax_ce_grad
 ALL_REVIEW = dict.fromkeys(EXERCISES, "review")
 
 CE_OK = """def softmax_ce_grad(logits, y):
@@ -161,12 +161,6 @@ asyncio.new_event_loop().run_in_executor(None, _worker)
 def softmax_ce_grad(logits, y):
     jobs.put((logits, y))
     return answers.get(timeout=0.2)
-"""
-CXX = """def softmax_ce_grad(logits, y):
-    x = logits.clone().requires_grad_()
-    loss = F.cross_entropy(x, y)
-    torch.autograd.Variable._execution_engine.run_backward((loss,), (torch.ones(()),), False, False, (x,), False)
-    return x.grad
 """
 OBFUSCATED = """def never_called():
     import ctypes

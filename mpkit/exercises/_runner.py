@@ -33,7 +33,8 @@ from mpkit.exercises import trace, wire
 _write, _read, _fork, _exit, _kill = os.write, os.read, os.fork, os._exit, os.kill
 _waitpid, _setpgid, _killpg, _monotonic, _sleep = os.waitpid, os.setpgid, os.killpg, time.monotonic, time.sleep
 _signal, _setitimer, _settrace, _setprofile = signal.signal, signal.setitimer, sys.settrace, sys.setprofile
-_dumps, _dtype, _grad, _seed, _rseed = json.dumps, torch.set_default_dtype, torch.set_grad_enabled, torch.manual_seed, random.seed
+_dumps, _dtype, _grad = json.dumps, torch.set_default_dtype, torch.set_grad_enabled
+_seed, _rseed = torch.manual_seed, random.seed
 WAITER = ("import os\nwhile True:\n    try:\n        os.wait()\n    except ChildProcessError:\n        break\n"
           "    except InterruptedError:\n        pass\n")
 

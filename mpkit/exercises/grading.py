@@ -114,7 +114,8 @@ class Grader:
     def chapter_for(self, nb: notebook.Notebook) -> Chapter:
         name = nb.chapter()
         if self.pinned and name != self.pinned:
-            what = f"the notebook of `{name}`" if nb.generated_from else f"not marked as `{self.pinned}` and named differently"
+            what = f"the notebook of `{name}`" if nb.generated_from else \
+                f"not marked as `{self.pinned}` and named differently"
             raise notebook.Invalid(f"this assignment is `{self.pinned}`; this is {what}: submit the exercise "
                                    f"notebook of `{self.pinned}` you were given")
         if name not in self.chapters:
@@ -131,7 +132,12 @@ class Grader:
             sub.status, sub.error = "invalid", str(err)
             return sub
         sub.chapter = chapter.name
-        prep = await asyncio.to_thread(prepare, nb, chapter)
+        try:
+            prep = await asyncio.to_thread(prepare, nb, chapter)
+        except (Exception, RecursionError) as err:  # noqa: BLE001 - source so odd that the checks fail on it
+            sub.status = "invalid"
+            sub.error = f"the grader cannot analyse this notebook's code ({type(err).__name__})"
+            return sub
         results = await self.run(chapter, prep, sub)
         sub.flags = prep.flags
         sub.results = [under_review(r, prep.flags) for r in results] if prep.flags else results
@@ -163,8 +169,10 @@ class Grader:
         sub.notes = run.notes + run.errors
         if run.broken:
             sub.status, sub.error = "failed", f"the grader failed: {run.broken}"
-        elif run.invalid:
+        elif run.invalid:  # nothing the sandbox sent is trusted any more: the whole submission scores 0
             sub.status, sub.error = "invalid", run.invalid
+            return [ExerciseResult(ex.name, "error", 0.0, ex.points, [f"not graded: {run.invalid}"])
+                    for ex in chapter.exercises]
         return [judge_exercise(ex, run.exercises[ex.name], chapter.cases[ex.name], chapter.banned[ex.name],
                                prep.static[ex.name], prep.copies[ex.name], self.limits) for ex in chapter.exercises]
 
@@ -217,7 +225,8 @@ async def _grade_all(found: Sequence[notebook.Found], grader_args: tuple, jobs: 
     return subs
 
 
-def grade(paths: Sequence[str | Path | notebook.Found], *, solutions: str | Path, chapter: str | None = None, jobs: int | None = None,
+def grade(paths: Sequence[str | Path | notebook.Found], *, solutions: str | Path, chapter: str | None = None,
+          jobs: int | None = None,
           limits: Limits = Limits(), isolation: str | Isolation = "auto", allow_unisolated: bool = False,
           on_done: Callable[[list[Submission]], None] | None = None) -> list[Submission]:
     """Grade every notebook in ``paths`` (files, or folders searched for ``*.ipynb``), ``jobs`` at a time

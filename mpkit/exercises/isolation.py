@@ -94,7 +94,8 @@ def _system_mounts() -> list[str]:
             args += ["--symlink", os.readlink(top), top]
         elif os.path.isdir(top):
             args += ["--ro-bind", top, top]
-    for etc in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/localtime", "/etc/fonts"):
+    for etc in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/localtime",
+                "/etc/fonts"):
         args += ["--ro-bind-try", etc, etc]
     roots = {os.path.realpath(p) for p in (sys.base_prefix, sys.prefix)}
     roots |= {os.path.dirname(os.path.realpath(sys.executable)).rsplit("/bin", 1)[0]}

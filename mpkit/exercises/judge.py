@@ -95,8 +95,6 @@ def _traced(ex: Exercise, hits: set[str], banned: Sequence[str], static: Sequenc
 
 def _ended(ex: Exercise, run: ExerciseRun, cases: Sequence[dict[str, Any]], limits: Limits) -> tuple[str, str] | None:
     at = _where(cases, run.started)
-    if run.kind == "invalid":
-        return "error", "not graded: your notebook wrote into the grader's channel (see the submission's error)"
     if run.kind == "budget":
         return "timeout", f"the submission's time budget ({limits.total:g} s) ran out before `{ex.name}` was graded"
     if not run.defined:

@@ -46,7 +46,8 @@ def fingerprint(code: Any) -> str:
 
 
 class Marks:
-    """What the hook recognises: ``codes`` {code: labels}, ``cfuncs`` {id: labels}, ``methods`` {(type id, name): labels}."""
+    """What the hook recognises: ``codes`` {code: labels}, ``cfuncs`` {id: labels},
+    ``methods`` {(type id, name): labels}."""
 
     def __init__(self) -> None:
         self.codes: dict[Any, list[str]] = {}
