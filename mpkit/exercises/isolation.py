@@ -32,9 +32,10 @@ def python() -> str:
 
 @dataclass(frozen=True)
 class Cgroups:
-    """Per-sandbox caps through cgroup v1's memory and pids controllers (the grader's own groups as parents)."""
+    """Per-sandbox caps through cgroup v1's memory, pids and (where present) cpu controllers, with the
+    grader's own groups as parents."""
 
-    parents: tuple[Path, ...]
+    parents: tuple[Path, ...]  # memory, pids[, cpu]
 
     @classmethod
     def probe(cls) -> Cgroups | None:
@@ -42,19 +43,20 @@ class Cgroups:
             return None
         own = dict(line.strip().split(":", 2)[1:] for line in Path("/proc/self/cgroup").read_text().splitlines()
                    if line.count(":") >= 2)
-        parents = tuple(Path("/sys/fs/cgroup", c, own[c].lstrip("/")) for c in ("memory", "pids") if c in own)
-        if len(parents) != 2 or not all((p / "cgroup.procs").exists() and os.access(p, os.W_OK) for p in parents):
-            return None
-        return cls(parents)
+        parents = tuple(Path("/sys/fs/cgroup", c, own[c].lstrip("/")) for c in ("memory", "pids", "cpu") if c in own)
+        usable = tuple(p for p in parents if (p / "cgroup.procs").exists() and os.access(p, os.W_OK))
+        return cls(usable) if usable[:2] == parents[:2] and len(usable) >= 2 else None
 
-    def create(self, name: str, memory: int, pids: int) -> list[Path]:
-        """Make the two groups ``name``; their ``cgroup.procs`` files (the sandbox writes its pid there)."""
+    def create(self, name: str, memory: int, pids: int, cpus: float) -> list[Path]:
+        """Make the groups ``name``; their ``cgroup.procs`` files (the sandbox writes its pid there)."""
         for parent in self.parents:
             (parent / name).mkdir()
-        mem, pid = (p / name for p in self.parents)
-        (mem / "memory.limit_in_bytes").write_text(str(memory))
-        (pid / "pids.max").write_text(str(pids))
-        return [mem / "cgroup.procs", pid / "cgroup.procs"]
+        (self.parents[0] / name / "memory.limit_in_bytes").write_text(str(memory))
+        (self.parents[1] / name / "pids.max").write_text(str(pids))
+        if len(self.parents) > 2 and (self.parents[2] / name / "cpu.cfs_quota_us").exists():
+            (self.parents[2] / name / "cpu.cfs_period_us").write_text("100000")
+            (self.parents[2] / name / "cpu.cfs_quota_us").write_text(str(int(cpus * 100000)))
+        return [p / name / "cgroup.procs" for p in self.parents]
 
     def peak(self, name: str) -> int:
         """The sandbox's peak memory in bytes (0 if unknown)."""
@@ -168,6 +170,7 @@ def detect(requested: str = "auto") -> Isolation:
         return Isolation("none", f"none ({why}): the notebook runs with the grader's own rights")
     version = subprocess.run([bwrap, "--version"], capture_output=True, text=True, check=False).stdout.strip()
     cgroups = Cgroups.probe()
-    caps = "memory and processes per sandbox (cgroup)" if cgroups else "memory and processes per process (rlimit)"
+    caps = "memory, processes and CPU per sandbox (cgroup)" if cgroups and len(cgroups.parents) > 2 else \
+        "memory and processes per sandbox (cgroup)" if cgroups else "memory and processes per process (rlimit)"
     return Isolation("bwrap", f"bwrap ({version}): no network, read-only system, private /tmp, own PID namespace, "
                      f"unprivileged uid; {caps}", bwrap, cgroups, mounts)

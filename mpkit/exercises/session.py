@@ -38,6 +38,7 @@ class Limits:
     file_size: int = 64 * 2**20
     tmp_size: int = 256 * 2**20
     result_bytes: int = 16 * 2**20
+    cpus: float = 1.0  # CPU time per wall-clock second of one sandbox, where a cgroup can cap it
 
 
 @dataclass
@@ -104,7 +105,8 @@ class Sandbox:
             fds = (os.open(self.work / "args", os.O_RDONLY),)
             cmd = [cmd[0], "--args", str(fds[0]), *cmd[split:]]
             if self.iso.cgroups:
-                procs_files = self.iso.cgroups.create(self.name, self.limits.memory, self.limits.processes)
+                procs_files = self.iso.cgroups.create(self.name, self.limits.memory, self.limits.processes,
+                                                      self.limits.cpus)
                 cmd, self.cgroup = iso_mod.in_cgroups(procs_files, cmd), True
         else:
             cmd = [iso_mod.python(), "-m", "mpkit.exercises._runner", str(self.work / "in")]
