@@ -284,3 +284,25 @@ def test_importing_mpkit_loads_no_kernel_or_sandbox_machinery():
             "; print(bad); sys.exit(bool(bad))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_inside_the_runner_fork_hooks_threads_and_builtins_are_watched():
+    import subprocess
+    import sys
+    code = """
+import builtins, os, threading, time
+from mpkit.exercises import _inside
+_inside.guard()
+original = len
+builtins.len = lambda x: 0
+_inside.restore_builtins()
+assert builtins.len is original
+assert _inside.intruders() == ""
+os.register_at_fork(after_in_child=lambda: None)
+assert _inside.intruders() == "fork hook", _inside.HOOKS
+_inside.HOOKS.clear()
+threading.Thread(target=time.sleep, args=(2,), daemon=True).start()
+assert _inside.intruders() == "thread"
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr

@@ -4,14 +4,16 @@
 grader outside trusts none of it and only reads what comes out (`mpkit.exercises.wire` values, small
 JSON messages, on the process's stdout; the student's own prints go to /dev/null). The steps:
 
-1. before any student code: the resource limits, the originals this file relies on, the tracer's marks;
+1. before any student code: the resource limits, the originals this file relies on, the tracer's marks,
+   the watch on fork hooks (`mpkit.exercises._inside`);
 2. the cells, in an in-process IPython shell, each under a time limit (an interrupt);
 3. "cells_done": the grader stops every process the notebook started and says "fork"; the child
    (one thread: threads the notebook started do not exist in it) keeps the notebook's state; this
    process becomes a small waiter, so those threads end too. The grader stops what those threads may
    have started meanwhile, writes the cases, and says "go";
-4. per exercise, a fresh ``fork`` of that child calls the function on each case, traced; a call that
-   hangs or dies costs that exercise only.
+4. per exercise, a fresh ``fork`` of that child (builtins restored; refused if a thread or a fork hook
+   of the notebook runs in it) calls the function on each case, traced; a call that hangs or dies
+   costs that exercise only.
 """
 from __future__ import annotations
 
@@ -19,7 +21,6 @@ import gc
 import json
 import os
 import random
-import resource
 import signal
 import sys
 import time
@@ -28,42 +29,16 @@ from typing import Any
 
 import torch
 
-from mpkit.exercises import trace, wire
+from mpkit.exercises import _inside, trace, wire
+from mpkit.exercises._inside import Channel
 
-_write, _read, _fork, _exit, _kill = os.write, os.read, os.fork, os._exit, os.kill
+_read, _fork, _exit, _kill = os.read, os.fork, os._exit, os.kill
 _waitpid, _setpgid, _killpg, _monotonic, _sleep = os.waitpid, os.setpgid, os.killpg, time.monotonic, time.sleep
 _signal, _setitimer, _settrace, _setprofile = signal.signal, signal.setitimer, sys.settrace, sys.setprofile
-_dumps, _dtype, _grad = json.dumps, torch.set_default_dtype, torch.set_grad_enabled
-_seed, _rseed = torch.manual_seed, random.seed
+_dtype, _grad = torch.set_default_dtype, torch.set_grad_enabled
+_seed, _rseed, _loads = torch.manual_seed, random.seed, json.loads
 WAITER = ("import os\nwhile True:\n    try:\n        os.wait()\n    except ChildProcessError:\n        break\n"
           "    except InterruptedError:\n        pass\n")
-
-
-class Channel:
-    """The one way out: newline-terminated JSON messages, each optionally followed by raw bytes."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-
-    def send(self, blobs: list[bytes] | None = None, **msg: Any) -> None:
-        if blobs is not None:
-            msg["blob"] = sum(map(len, blobs))
-        data = (_dumps(msg, allow_nan=False, separators=(",", ":")) + "\n").encode()
-        for chunk in [data, *(blobs or [])]:
-            view = memoryview(chunk)
-            while view:
-                view = view[_write(self.fd, view):]
-
-
-def set_limits(lim: dict[str, int]) -> None:
-    """Address space, processes, file size, CPU seconds; no core files (soft = hard: no raising them back)."""
-    for name, key in (("RLIMIT_AS", "memory"), ("RLIMIT_NPROC", "nproc"), ("RLIMIT_FSIZE", "fsize"),
-                      ("RLIMIT_CPU", "cpu"), ("RLIMIT_CORE", "core")):
-        if hasattr(resource, name) and key in lim:
-            try:
-                resource.setrlimit(getattr(resource, name), (lim[key], lim[key]))
-            except (ValueError, OSError):
-                pass  # e.g. a limit above the current hard limit: the lower one stays
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -126,15 +101,14 @@ def call_case(fn: Any, kwargs: dict[str, Any], banned: set[str], marks: trace.Ma
     except trace.Banned:
         pass
     except BaseException as err:  # noqa: BLE001
-        caught = err
+        caught = [type.__dict__["__name__"].__get__(type(err))[:80], "(its message could not be read)"]
+        try:
+            caught[1] = str(err)[:300]  # still traced: the message is the student's code too
+        except BaseException:  # noqa: BLE001
+            pass
     finally:
         rec["tampered"] = stop()
-    if caught is not None:
-        rec["raised"] = [type.__dict__["__name__"].__get__(type(caught))[:80], ""]
-        try:
-            rec["raised"][1] = str(caught)[:300]
-        except BaseException:  # noqa: BLE001
-            rec["raised"][1] = "(its message could not be read)"
+    rec["raised"] = caught
     rec["type"] = type.__dict__["__name__"].__get__(type(out))[:80]
     rec["aliases"] = trace.aliases(out, kwargs)
     return rec, out
@@ -143,9 +117,14 @@ def call_case(fn: Any, kwargs: dict[str, Any], banned: set[str], marks: trace.Ma
 def call_exercise(name: str, fn: Any, cfg: dict[str, Any], chan: Channel, marks: trace.Marks) -> None:
     """In a fresh child: every case of ``name``, one message (record, output, inputs after) per case."""
     _setpgid(0, 0)
-    folder = Path(cfg["in"])
-    node = json.loads((folder / f"{name}.json").read_text())
-    cases = wire.decode(node, (folder / f"{name}.bin").read_bytes(), 2**40)
+    _inside.restore_builtins()
+    if intruder := _inside.intruders():  # code of the notebook runs in this process already: no inputs for it
+        chan.send([], t="case", ex=name, i=0, raised=None, type="NoneType", aliases=[], tampered=False,
+                  hits=[trace.THREAD if intruder == "thread" else trace.FORK_HOOK], out={"k": "none"},
+                  after={"k": "none"})
+        _exit(0)
+    node = _loads(_inside.slurp(f"{cfg['in']}/{name}.json"))
+    cases = wire.decode(node, _inside.slurp(f"{cfg['in']}/{name}.bin"), 2**40)
     banned, prints = set(cfg["banned"].get(name, [])), set(cfg["prints"])
     for i, kwargs in enumerate(cases):
         chan.send(t="case_start", ex=name, i=i)
@@ -188,6 +167,7 @@ def _reap() -> None:
 def serve(ns: dict[str, Any], cfg: dict[str, Any], chan: Channel, marks: trace.Marks) -> None:
     """The notebook's state, single-threaded: wait for "go", then each exercise in its own child."""
     gc.disable()  # no student __del__ runs here
+    _inside.restore_builtins()
     for sig in (signal.SIGALRM, signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2):
         _signal(sig, signal.SIG_DFL)
     chan.send(t="ready")
@@ -213,7 +193,8 @@ def main(in_dir: str) -> None:
     chan = Channel(os.dup(1))  # not inherited by what the notebook starts
     devnull = os.open(os.devnull, os.O_RDWR)
     cfg = json.loads((Path(in_dir) / "config.json").read_text())
-    set_limits(cfg["limits"])
+    _inside.set_limits(cfg["limits"])
+    _inside.guard()
     marks, missing = trace.markers(b for names in cfg["banned"].values() for b in names)
     if missing:
         chan.send(t="fatal", why=f"banned names that do not resolve in the sandbox: {', '.join(missing)}")

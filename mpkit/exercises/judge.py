@@ -15,7 +15,7 @@ from mpkit.exercises.driver import CaseRecord
 from mpkit.exercises.feedback import Problem, changed_inputs, hint_for, problems
 from mpkit.exercises.session import ExerciseRun, Limits
 from mpkit.exercises.spec import ENGINE, ENGINE_WRAPPER
-from mpkit.exercises.trace import PROCESS, REFERENCE, TAMPER, THREAD
+from mpkit.exercises.trace import FORK_HOOK, PROCESS, REFERENCE, TAMPER, THREAD
 from mpkit.exercises.wire import unaccepted
 
 STATUSES = ("passed", "failed", "not attempted", "error", "timeout", "review")
@@ -86,6 +86,9 @@ def _traced(ex: Exercise, hits: set[str], banned: Sequence[str], static: Sequenc
         return "failed", f"`{ex.name}` calls {shown}, which this exercise asks you to implement yourself"
     if TAMPER in hits:
         return "failed", "your function switched off the grader's call tracing (sys.setprofile)"
+    if FORK_HOOK in hits:
+        return "review", ("your notebook registered a fork hook (os.register_at_fork): it would run, untraced, "
+                          "where your function is called, so the answer is held for an instructor's review")
     if THREAD in hits or PROCESS in hits:
         what = "a thread" if THREAD in hits else "a process"
         return "review", (f"your function started {what} while being graded: work done there is not traced, "

@@ -21,12 +21,12 @@ MAGICS_OK = {"pip", "conda", "matplotlib", "config", "load_ext", "reload_ext", "
 CALLS = {"exec": "exec", "eval": "eval", "compile": "compile", "globals": "globals()", "vars": "vars()",
          "locals": "locals()", "__import__": "__import__", "breakpoint": "breakpoint()"}
 MODULES = ("importlib", "ctypes", "cffi", "threading", "_thread", "concurrent.futures", "multiprocessing",
-           "subprocess", "builtins", "gc", "pty", "torch._C", "torch.ops", "torch.library",
+           "subprocess", "builtins", "gc", "pty", "posix", "torch._C", "torch.ops", "torch.library",
            "torch.utils.cpp_extension", "mpkit.exercises.trace", "mpkit.exercises._runner", "mpkit.exercises.wire")
-DOTTED = MODULES + ("sys.modules", "sys.setprofile", "sys.settrace", "sys._getframe", "sys.monitoring",
+DOTTED = MODULES + ("os.register_at_fork", "sys.modules", "sys.setprofile", "sys.settrace", "sys._getframe", "sys.monitoring",
                     "inspect.currentframe", "inspect.stack", "os.fork", "os.forkpty", "os.system", "os.popen",
                     "os.posix_spawn", "os.posix_spawnp", "os.execv", "os.execve", "os.execl", "os.spawnv")
-ATTRS = ("_execution_engine", "_engine_run_backward", "run_backward", "__globals__", "__builtins__", "__code__",
+ATTRS = ("register_at_fork", "_execution_engine", "_engine_run_backward", "run_backward", "__globals__", "__builtins__", "__code__",
          "__closure__", "__subclasses__", "__dict__", "f_globals", "f_locals", "f_back", "gi_frame", "cell_contents",
          "input_transformers_post", "input_transformers_cleanup", "ast_transformers", "user_ns", "user_global_ns")
 

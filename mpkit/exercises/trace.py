@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-TAMPER, THREAD, PROCESS, REFERENCE = "<tamper>", "<thread>", "<process>", "<reference>"
+TAMPER, THREAD, PROCESS, REFERENCE, FORK_HOOK = "<tamper>", "<thread>", "<process>", "<reference>", "<fork hook>"
 SPECIAL = {
     TAMPER: ["sys.setprofile", "sys.settrace", "threading.setprofile", "threading.settrace"],
     THREAD: ["_thread.start_new_thread", "_thread.start_joinable_thread"],
@@ -29,6 +29,8 @@ SPECIAL = {
 }
 _setprofile, _getprofile, _tsetprofile = sys.setprofile, sys.getprofile, threading.setprofile
 _storage, _ptr, _numel = torch.Tensor.untyped_storage, torch.UntypedStorage.data_ptr, torch.Tensor.numel
+_layout, _strided, _sha256 = torch._C.TensorBase.layout.__get__, torch.strided, hashlib.sha256
+_Tensor, _Parameter = torch.Tensor, torch.nn.Parameter
 
 
 def fingerprint(code: Any) -> str:
@@ -42,7 +44,7 @@ def fingerprint(code: Any) -> str:
                 yield from parts(k)
             elif k is not None and not isinstance(k, (str, bytes)):  # not the docstring (or its absence)
                 yield (repr(sorted(map(repr, k))) if isinstance(k, frozenset) else repr(k)).encode()
-    return hashlib.sha256(b"\0".join(parts(code))).hexdigest()[:32]
+    return _sha256(b"\0".join(parts(code))).hexdigest()[:32]
 
 
 class Marks:
@@ -113,7 +115,7 @@ def watch(marks: Marks, banned: set[str], prints: set[str], hits: list[str]) -> 
     True when the hook was removed or replaced meanwhile. Labels found go to ``hits``."""
     stopped: list[Any] = []
     seen: dict[Any, tuple[str, ...]] = {}
-    wanted = banned | {TAMPER, THREAD, PROCESS, REFERENCE}
+    wanted = banned | {TAMPER, THREAD, PROCESS, REFERENCE, FORK_HOOK}
 
     def labels_of(frame: Any, event: str, arg: Any) -> Iterable[str]:
         if event == "call":
@@ -151,16 +153,17 @@ def watch(marks: Marks, banned: set[str], prints: set[str], hits: list[str]) -> 
 
 def aliases(out: Any, kwargs: dict[str, Any]) -> list[str]:
     """Output tensors that share memory with an input tensor (the ``fresh`` check), named."""
-    def tensors(v: Any, path: str) -> list[tuple[str, Any]]:
-        if type(v) in (torch.Tensor, torch.nn.Parameter):
+    def tensors(v: Any, path: str) -> list[tuple[str, Any]]:  # by identity of types (see `wire._is`)
+        kind = type(v)
+        if kind is _Tensor or kind is _Parameter:
             return [(path, v)]
-        if type(v) in (tuple, list):
+        if kind is tuple or kind is list:
             return [t for i, x in enumerate(v) for t in tensors(x, f"{path}[{i}]")]
-        if type(v) is dict:
+        if kind is dict:
             return [t for k, x in v.items() for t in tensors(x, f"{path}[{k!r}]")]
         return []
     try:
-        ptr = lambda t: _ptr(_storage(t)) if t.layout == torch.strided and _numel(t) else 0  # noqa: E731
+        ptr = lambda t: _ptr(_storage(t)) if _layout(t) == _strided and _numel(t) else 0  # noqa: E731
         inputs = {ptr(t): n for k, v in kwargs.items() for n, t in tensors(v, k) if ptr(t)}
         return [f"{n} shares memory with the input {inputs[ptr(t)]!r}"[:160] for n, t in tensors(out, "output")
                 if ptr(t) in inputs][:8]

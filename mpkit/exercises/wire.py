@@ -21,10 +21,21 @@ DTYPES = {name: getattr(torch, name) for name in (
     "uint8", "int8", "int16", "int32", "int64", "bool")}
 MAX_DEPTH, MAX_NODES, MAX_ITEMS, MAX_DIMS, MAX_STR = 8, 4096, 1024, 8, 2000
 LITTLE = sys.byteorder == "little"
-# Bound once, at import: the runner imports this before any student code, so patching torch later changes nothing.
-_T = torch.Tensor
-_detach, _conj, _neg, _to, _contig, _reshape, _view, _numpy, _numel = (
-    _T.detach, _T.resolve_conj, _T.resolve_neg, _T.to, _T.contiguous, _T.reshape, _T.view, _T.numpy, _T.numel)
+# Bound once, at import: the runner imports this before any student code, so patching torch, math or a
+# builtin later changes nothing here (the tensor attributes are read through the C base class's descriptors).
+_T, _TB = torch.Tensor, torch._C.TensorBase
+_detach, _conj, _neg, _to, _contig, _reshape, _view, _numpy, _numel, _esize = (
+    _T.detach, _T.resolve_conj, _T.resolve_neg, _T.to, _T.contiguous, _T.reshape, _T.view, _T.numpy, _T.numel,
+    _TB.element_size)
+_layout, _dtype, _shape, _device = (_TB.__dict__[n].__get__ for n in ("layout", "dtype", "shape", "device"))
+_frombuffer, _empty, _strided, _prod, _isfinite = torch.frombuffer, torch.empty, torch.strided, math.prod, math.isfinite
+_bytearray, _memoryview, _list, _len, _str, _repr = bytearray, memoryview, list, len, str, repr
+_Parameter = torch.nn.Parameter
+
+
+def _is(kind: type, *types: type) -> bool:
+    """``kind`` is one of ``types``, by identity: comparing with ``==`` could run a metaclass's code."""
+    return any(kind is t for t in types)
 
 
 class WireError(ValueError):
@@ -43,27 +54,28 @@ def _tensor_bytes(t: torch.Tensor) -> bytes:
     if not _numel(flat):
         return b""
     raw = _view(flat, torch.uint8)
-    if not LITTLE and flat.element_size() > 1:  # the format is little-endian everywhere
-        raw = _reshape(raw, -1, flat.element_size()).flip(1)
+    if not LITTLE and _esize(flat) > 1:  # the format is little-endian everywhere
+        raw = _reshape(raw, -1, _esize(flat)).flip(1)
     return _numpy(_reshape(raw, -1)).tobytes()
 
 
 def _encode_tensor(t: torch.Tensor, blobs: list[bytes], offset: list[int]) -> dict[str, Any]:
-    if type(t) not in (torch.Tensor, torch.nn.Parameter):
-        return {"k": "other", "what": type(t).__name__, "why": "a subclass of torch.Tensor"}
-    if t.layout != torch.strided:
-        return {"k": "other", "what": "Tensor", "why": f"a {str(t.layout).replace('torch.', '')} tensor; "
+    if not _is(type(t), _T, _Parameter):
+        name = type.__dict__["__name__"].__get__(type(t))[:80]
+        return {"k": "other", "what": name, "why": "a subclass of torch.Tensor"}
+    if _layout(t) != _strided:
+        return {"k": "other", "what": "Tensor", "why": f"a {_str(_layout(t)).replace('torch.', '')} tensor; "
                 "return an ordinary (dense) tensor"}
-    dtype = str(t.dtype).replace("torch.", "")
+    dtype = _str(_dtype(t)).replace("torch.", "")
     if dtype not in DTYPES:
         return {"k": "other", "what": "Tensor", "why": f"a tensor of dtype {dtype}"}
-    node = {"k": "tensor", "dtype": dtype, "shape": list(t.shape), "device": t.device.type}
-    if t.device.type == "meta":
+    node = {"k": "tensor", "dtype": dtype, "shape": _list(_shape(t)), "device": _device(t).type}
+    if node["device"] == "meta":
         return node
     data = _tensor_bytes(t)
-    node |= {"off": offset[0], "n": len(data)}
+    node |= {"off": offset[0], "n": _len(data)}
     blobs.append(data)
-    offset[0] += len(data)
+    offset[0] += _len(data)
     return node
 
 
@@ -71,30 +83,33 @@ def encode(value: Any, blobs: list[bytes], offset: list[int] | None = None, dept
     """The node of ``value``; the bytes of its tensors are appended to ``blobs`` (offsets from ``offset``)."""
     offset = [sum(map(len, blobs))] if offset is None else offset
     if depth > MAX_DEPTH:
-        return {"k": "other", "what": type(value).__name__, "why": f"nested more than {MAX_DEPTH} levels deep"}
-    if value is None or type(value) is bool:
+        return {"k": "other", "what": "value", "why": f"nested more than {MAX_DEPTH} levels deep"}
+    kind = type(value)
+    if value is None or kind is bool:
         return {"k": "none"} if value is None else {"k": "bool", "v": value}
-    if type(value) is int:
+    if kind is int:
         return {"k": "int", "v": value} if abs(value) < 2**63 else {"k": "other", "what": "int", "why": "too large"}
-    if type(value) is float:
-        return {"k": "float", "v": value if math.isfinite(value) else repr(value)}
-    if type(value) is str:
+    if kind is float:
+        return {"k": "float", "v": value if _isfinite(value) else _repr(value)}
+    if kind is str:
         return {"k": "str", "v": value} if len(value) <= MAX_STR else {"k": "other", "what": "str", "why": "too long"}
-    if isinstance(value, torch.Tensor):
+    if issubclass(kind, _T):  # the real type's MRO: no __class__ or __instancecheck__ of the student's runs
         return _encode_tensor(value, blobs, offset)
-    if type(value) in (tuple, list) and len(value) <= MAX_ITEMS:
-        return {"k": type(value).__name__, "items": [encode(v, blobs, offset, depth + 1) for v in value]}
-    if type(value) is dict and len(value) <= MAX_ITEMS and all(type(k) in (str, int) for k in value):
+    if _is(kind, tuple, list) and _len(value) <= MAX_ITEMS:
+        items = [encode(v, blobs, offset, depth + 1) for v in value]
+        return {"k": "tuple" if kind is tuple else "list", "items": items}
+    if kind is dict and _len(value) <= MAX_ITEMS and all(_is(type(k), str, int) for k in value):
         return {"k": "dict", "items": [[encode(k, blobs, offset, depth + 1), encode(v, blobs, offset, depth + 1)]
                                        for k, v in value.items()]}
-    return {"k": "other", "what": type(value).__name__[:80], "why": "not a tensor, number, string or container"}
+    return {"k": "other", "what": type.__dict__["__name__"].__get__(kind)[:80],
+            "why": "not a tensor, number, string or container"}
 
 
 class _Reader:
     """Decoding state: the blob, the bytes still allowed, the nodes seen."""
 
     def __init__(self, blob: bytes | memoryview, bound: int) -> None:
-        self.blob, self.left, self.nodes = memoryview(blob), bound, 0
+        self.blob, self.left, self.nodes = _memoryview(blob), bound, 0
 
     def tensor(self, node: dict[str, Any]) -> torch.Tensor:
         dtype, shape, device = node.get("dtype"), node.get("shape"), node.get("device", "cpu")
@@ -102,9 +117,9 @@ class _Reader:
                 type(d) is int and 0 <= d < 2**31 for d in shape):
             raise WireError(f"bad tensor header: dtype {str(dtype)[:20]!r}, shape {str(shape)[:60]}")
         if device == "meta":
-            return torch.empty(shape, dtype=DTYPES[dtype], device="meta")
-        numel = math.prod(shape)
-        want = numel * torch.empty((), dtype=DTYPES[dtype]).element_size()
+            return _empty(shape, dtype=DTYPES[dtype], device="meta")
+        numel = _prod(shape)
+        want = numel * _esize(_empty((), dtype=DTYPES[dtype]))
         off, n = node.get("off"), node.get("n")
         if device != "cpu" or type(off) is not int or type(n) is not int or n != want:
             raise WireError(f"tensor of {numel} values declares {n!r} bytes on {str(device)[:20]!r}")
@@ -112,12 +127,11 @@ class _Reader:
             raise WireError(f"tensor of {n} bytes exceeds the size bound or the data sent")
         self.left -= n
         if not numel:
-            return torch.empty(shape, dtype=DTYPES[dtype])
-        raw = bytearray(self.blob[off:off + n])
-        flat = torch.frombuffer(raw, dtype=torch.uint8)
-        if not LITTLE and flat.numel() != numel:
-            flat = flat.reshape(numel, -1).flip(1).reshape(-1)
-        return flat.view(DTYPES[dtype]).reshape(shape)
+            return _empty(shape, dtype=DTYPES[dtype])
+        flat = _frombuffer(_bytearray(self.blob[off:off + n]), dtype=torch.uint8)
+        if not LITTLE and _numel(flat) != numel:
+            flat = _reshape(_reshape(flat, numel, -1).flip(1), -1)
+        return _reshape(_view(flat, DTYPES[dtype]), shape)
 
     def value(self, node: Any, depth: int = 0) -> Any:
         self.nodes += 1
