@@ -49,9 +49,13 @@ def _shell() -> Any:
     from IPython.core.interactiveshell import InteractiveShell
     from traitlets.config import Config
 
+    class Shell(InteractiveShell):
+        def enable_gui(self, gui: str | None = None) -> None:
+            """No event loop here: ``%matplotlib inline`` and friends only choose the backend."""
+
     config = Config()
     config.HistoryManager.enabled = False  # no history thread, no sqlite file
-    return InteractiveShell.instance(config=config)
+    return Shell.instance(config=config)
 
 
 def _reset(devnull: int) -> None:
