@@ -28,13 +28,14 @@ JB_FLAGS := --config _config.yml --toc book/_toc.yml -W -n --keep-going
 # pip's site configuration prints one warning per package for its file indexes; hide only those.
 QUIET_PIP := grep -v 'is ignored: it is neither a file nor a directory' || true
 
-.PHONY: help book test test-compat env vendor chromium colab-site exercises clean
+.PHONY: help book test test-compat env vendor chromium colab-site exercises clean bubblewrap grade
 
 help:
 	@echo "make book       build the book into _build/html (creates .venv on first run)"
 	@echo "make test       run the whole test suite"
 	@echo "make test-compat  run every chapter and exercise at the declared lower bounds and at the newest releases"
 	@echo "make exercises  regenerate exercises/ from solutions/"
+	@echo "make grade CHAPTER=01_neural_networks SUBMISSIONS=folder   grade a class, each notebook in a sandbox"
 	@echo "make clean      remove _build (keeps .venv)"
 
 env: $(STAMP)
@@ -68,6 +69,14 @@ $(VENDOR_STAMP): $(STAMP)
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
+# Debian's bubblewrap: the grader's sandbox, one per submission (root installs it; otherwise it must be present).
+bubblewrap:
+	@command -v bwrap >/dev/null || { apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null; }
+
+# make grade CHAPTER=01_neural_networks SUBMISSIONS=path/to/folder [GRADE_FLAGS="--json report.json"]
+grade: $(STAMP) bubblewrap
+	$(PY) -m mpkit grade $(SUBMISSIONS) --chapter $(CHAPTER) $(GRADE_FLAGS)
+
 exercises: $(STAMP)
 	$(PY) -m mpkit exercises solutions exercises
 
@@ -79,7 +88,7 @@ book: $(STAMP) $(VENDOR_STAMP)
 
 # Each notebook runs once: nbval executes it (in an empty folder, mpkit from the wheel) and stores the
 # executed notebook in the book's cache; then the book is built from that cache and every page is checked.
-test: $(STAMP) $(VENDOR_STAMP) chromium colab-site
+test: $(STAMP) $(VENDOR_STAMP) chromium bubblewrap colab-site
 	rm -rf _build/.jupyter_cache _build/executed && echo "$(MPKIT_HASH)" > $(CACHE_STAMP)
 	MP_COLAB_SITE=$(CURDIR)/$(COLAB_SITE) $(PY) -m pytest -n 2 --dist loadfile tests notebooks solutions exercises \
 	  --ignore=tests/test_book.py --ignore=tests/test_colab.py
