@@ -20,10 +20,11 @@ JB_FLAGS := --config _config.yml --toc book/_toc.yml -W -n --keep-going
 # pip's site configuration prints one warning per package for its file indexes; hide only those.
 QUIET_PIP := grep -v 'is ignored: it is neither a file nor a directory' || true
 
-.PHONY: help book test test-compat env vendor chromium exercises clean
+.PHONY: help book sheet test test-compat env vendor chromium poppler exercises clean
 
 help:
-	@echo "make book       build the book into _build/html (creates .venv on first run)"
+	@echo "make book       build the book into _build/html (creates .venv on first run), with the formula sheet's PDF"
+	@echo "make sheet      print the formula sheet of the built book to PDF again ($(SHEET_PDF))"
 	@echo "make test       run the whole test suite"
 	@echo "make test-compat  run every chapter and exercise at the declared lower bounds and at the newest releases"
 	@echo "make exercises  regenerate exercises/ from solutions/"
@@ -56,18 +57,32 @@ $(VENDOR_STAMP): $(STAMP)
 	  && rm -rf $$tmp
 	@touch $@
 
-# Debian's Chromium for the headless rendering test (root installs it; otherwise it must be present).
+# Debian's Chromium for the headless rendering test and the formula sheet's PDF (root installs it;
+# otherwise it must be present).
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+# Debian's poppler-utils: pdftotext and pdftoppm, with which the tests read the formula sheet's PDF.
+poppler:
+	@command -v pdftotext >/dev/null && command -v pdftoppm >/dev/null \
+	  || { apt-get update -qq && apt-get install -y -qq poppler-utils >/dev/null; }
 
 exercises: $(STAMP)
 	$(PY) -m mpkit exercises solutions exercises
 
-book: $(STAMP) $(VENDOR_STAMP)
+# The formula sheet (book/formula_sheet.md) printed by headless Chromium with its print stylesheet: A4,
+# three columns; it lies beside the page, which links to it.
+SHEET_PDF := _build/html/book/formula-sheet.pdf
+book: $(STAMP) $(VENDOR_STAMP) chromium
 	$(BOOK_ENV) $(VENV)/bin/jupyter-book build . $(JB_FLAGS)
+	$(PY) tests/sitecheck.py _build/html --pdf book/formula_sheet.html $(SHEET_PDF)
 	@echo "The book is at: file://$(CURDIR)/_build/html/index.html"
 
-test: $(STAMP) $(VENDOR_STAMP) chromium
+sheet: $(STAMP) chromium
+	@test -f _build/html/book/formula_sheet.html || { echo "no built book: run make book first"; exit 1; }
+	$(PY) tests/sitecheck.py _build/html --pdf book/formula_sheet.html $(SHEET_PDF)
+
+test: $(STAMP) $(VENDOR_STAMP) chromium poppler
 	$(PY) -m pytest -n 2 --dist loadfile tests notebooks solutions exercises
 
 # Not part of `make test`: it installs two more environments (the lower-bound torch alone is ~2.5 GB of
