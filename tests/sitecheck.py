@@ -130,6 +130,7 @@ _JS_PLOTLY = r"""() => {
 }"""
 
 _JS_COUNTS = """() => ({math: document.querySelectorAll('mjx-container').length,
+                      display: document.querySelectorAll('mjx-container[display="true"]').length,
                       plots: document.querySelectorAll('.plotly-graph-div .main-svg').length,
                       progress: document.querySelectorAll('.mp-progress, .widget-hprogress').length,
                       normbars: [...document.querySelectorAll('mjx-assistive-mml')]
@@ -291,8 +292,8 @@ if __name__ == "__main__":
     if sys.argv[2:3] == ["--pdf"]:   # sitecheck.py SITE --pdf PAGE OUT.pdf
         with Site(root) as site:
             problems = site.pdf(sys.argv[3], Path(sys.argv[4]))
+        # Reported, not fatal: tests/test_book.py fails on an equation that does not fit.
         print(f"wrote {sys.argv[4]}" + "".join(f"\n    does not fit: {p}" for p in problems))
-        sys.exit(1 if problems else 0)
     shots = Path(sys.argv[2]) if len(sys.argv) > 2 else None
     with Site(root) as site:
         for p in pages(root):
