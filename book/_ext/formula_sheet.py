@@ -209,7 +209,7 @@ def _source_read(app, docname, source):
 def _target(document, node: nodes.Element, name: str) -> None:
     """An explicit target ``name`` at the start of ``node`` (a ``{ref}`` to it lands there)."""
     target = nodes.target("", "", ids=[name], names=[name])
-    node.insert(0, target)
+    node.insert(sum(isinstance(c, nodes.target) for c in node.children), target)   # after the earlier ones
     document.note_explicit_target(target)
 
 
