@@ -166,10 +166,10 @@ def entry(ch: Chapter, eq: Equation, fixes: list[tuple[str, dict]], shown: dict[
     for target, e in fixes:
         mark = f"{errata.KINDS[e['kind']]} *{', '.join(e['sources'])}*"
         if target in shown:
-            text = f"{mark}: the same erratum as {{eq}}`{shown[target]}` ({{ref}}`erratum <{target}>`)"
+            text = f"{mark} — the same erratum as {{eq}}`{shown[target]}` ({{ref}}`erratum <{target}>`)"
         else:
             shown[target] = eq.label
-            text = (f"{mark} printed {_one_line(e['printed'])}. **Correct:** {_one_line(e['correct'])} "
+            text = (f"{mark} — **as printed:** {_one_line(e['printed'])}; **correct:** {_one_line(e['correct'])} "
                     f"({{ref}}`erratum <{target}>`)")
         out += [":::{container} mp-sheet-fix", text, ":::", ""]
     return out + ["::::", ""]
