@@ -28,10 +28,11 @@ JB_FLAGS := --config _config.yml --toc book/_toc.yml -W -n --keep-going
 # pip's site configuration prints one warning per package for its file indexes; hide only those.
 QUIET_PIP := grep -v 'is ignored: it is neither a file nor a directory' || true
 
-.PHONY: help book test test-compat env vendor chromium colab-site exercises clean bubblewrap grade
+.PHONY: help book sheet test test-compat env vendor chromium poppler colab-site exercises clean bubblewrap grade
 
 help:
-	@echo "make book       build the book into _build/html (creates .venv on first run)"
+	@echo "make book       build the book into _build/html (creates .venv on first run), with the formula sheet's PDF"
+	@echo "make sheet      print the formula sheet of the built book to PDF again ($(SHEET_PDF))"
 	@echo "make test       run the whole test suite"
 	@echo "make test-compat  run every chapter and exercise at the declared lower bounds and at the newest releases"
 	@echo "make exercises  regenerate exercises/ from solutions/"
@@ -65,7 +66,8 @@ $(VENDOR_STAMP): $(STAMP)
 	  && rm -rf $$tmp
 	@touch $@
 
-# Debian's Chromium for the headless rendering test (root installs it; otherwise it must be present).
+# Debian's Chromium for the headless rendering test and the formula sheet's PDF (root installs it;
+# otherwise it must be present).
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
@@ -77,22 +79,35 @@ bubblewrap:
 grade: $(STAMP) bubblewrap
 	$(PY) -m mpkit grade $(SUBMISSIONS) --chapter $(CHAPTER) $(GRADE_FLAGS)
 
+# Debian's poppler-utils: pdftotext and pdftoppm, with which the tests read the formula sheet's PDF.
+poppler:
+	@command -v pdftotext >/dev/null && command -v pdftoppm >/dev/null \
+	  || { apt-get update -qq && apt-get install -y -qq poppler-utils >/dev/null; }
+
 exercises: $(STAMP)
 	$(PY) -m mpkit exercises solutions exercises
 
-book: $(STAMP) $(VENDOR_STAMP)
+# The formula sheet (book/formula_sheet.md) is printed by headless Chromium with its print stylesheet: A4;
+# the PDF lies beside the page, which links to it.
+SHEET_PDF := _build/html/book/formula-sheet.pdf
+book: $(STAMP) $(VENDOR_STAMP) chromium
 	@mkdir -p _build; [ "$$(cat $(CACHE_STAMP) 2>/dev/null)" = "$(MPKIT_HASH)" ] || rm -rf _build/.jupyter_cache
 	@echo "$(MPKIT_HASH)" > $(CACHE_STAMP)
 	$(VENV)/bin/jupyter-book build . $(JB_FLAGS)
+	$(PY) tests/sitecheck.py _build/html --pdf book/formula_sheet.html $(SHEET_PDF)
 	@echo "The book is at: file://$(CURDIR)/_build/html/index.html"
 
 # Each notebook runs once: nbval executes it (in an empty folder, mpkit from the wheel) and stores the
 # executed notebook in the book's cache; then the book is built from that cache and every page is checked.
-test: $(STAMP) $(VENDOR_STAMP) chromium bubblewrap colab-site
+test: $(STAMP) $(VENDOR_STAMP) chromium poppler bubblewrap colab-site
 	rm -rf _build/.jupyter_cache _build/executed && echo "$(MPKIT_HASH)" > $(CACHE_STAMP)
 	MP_COLAB_SITE=$(CURDIR)/$(COLAB_SITE) $(PY) -m pytest -n 2 --dist loadfile tests notebooks solutions exercises \
 	  --ignore=tests/test_book.py --ignore=tests/test_colab.py
 	$(PY) -m pytest tests/test_colab.py tests/test_book.py
+
+sheet: $(STAMP) chromium
+	@test -f _build/html/book/formula_sheet.html || { echo "no built book: run make book first"; exit 1; }
+	$(PY) tests/sitecheck.py _build/html --pdf book/formula_sheet.html $(SHEET_PDF)
 
 colab-site: $(STAMP)
 	rm -rf $(COLAB_SITE) _build/wheels && mkdir -p _build

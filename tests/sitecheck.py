@@ -14,7 +14,9 @@ For each page :meth:`Site.check` records what a reader would notice:
   ``MathJax.startup.promise`` resolved), and how many formulas and plotly figures were drawn.
 
 Used by ``tests/test_book.py``; run by hand on a built site with
-``.venv/bin/python tests/sitecheck.py _build/html`` (prints one line per page).
+``.venv/bin/python tests/sitecheck.py _build/html`` (prints one line per page). :meth:`Site.pdf` prints a
+page to PDF with Chromium's print-to-PDF, as ``make book`` does for the formula sheet:
+``.venv/bin/python tests/sitecheck.py _build/html --pdf book/formula_sheet.html out.pdf``.
 """
 from __future__ import annotations
 
@@ -128,6 +130,7 @@ _JS_PLOTLY = r"""() => {
 }"""
 
 _JS_COUNTS = """() => ({math: document.querySelectorAll('mjx-container').length,
+                      display: document.querySelectorAll('mjx-container[display="true"]').length,
                       plots: document.querySelectorAll('.plotly-graph-div .main-svg').length,
                       progress: document.querySelectorAll('.mp-progress, .widget-hprogress').length,
                       normbars: [...document.querySelectorAll('mjx-assistive-mml')]
@@ -234,6 +237,50 @@ class Site:
         finally:
             page.close()
 
+    def pdf(self, path: str, out: Path, timeout_ms: int = 30_000) -> list[str]:
+        """Print ``path`` to the PDF ``out`` with its print stylesheet (page size and margins from its
+        ``@page`` rule); returns what does not fit: display equations wider than their column in the print
+        layout. The layout is measured first with print media emulated in a viewport of the printable
+        width, where the page's own scripts (the formula sheet's fitting of wide equations) run. Links lose
+        their address: in the PDF they would point to this temporary localhost server."""
+        page = self.context.new_page()
+        try:
+            page.goto(self.base + path, wait_until="load", timeout=timeout_ms)
+            page.wait_for_function(_JS_READY, timeout=timeout_ms, polling=50)
+            page.evaluate("() => document.fonts.ready.then(() => true)")
+            page.emulate_media(media="print")
+            width, height = page.evaluate(_JS_PRINTABLE)
+            page.set_viewport_size({"width": int(width), "height": int(height)})
+            page.wait_for_timeout(300)
+            page.evaluate("() => window.mpSheetFit && window.mpSheetFit()")
+            page.evaluate("() => document.fonts.ready.then(() => true)")
+            overflow = page.evaluate(_JS_PRINT_OVERFLOW)
+            page.evaluate("() => document.querySelectorAll('a[href]').forEach(a => a.removeAttribute('href'))")
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+            page.pdf(path=str(out), prefer_css_page_size=True, print_background=True)
+            return overflow
+        finally:
+            page.close()
+
+
+# The printable area of the page's @page rule (A4 less its margins) in CSS px: the viewport that
+# reproduces the print layout on screen.
+_JS_PRINTABLE = r"""() => {
+  const px = v => { const m = /^([\d.]+)(mm|cm|in|pt|px)$/.exec((v || '').trim()); if (!m) return 0;
+                    return parseFloat(m[1]) * {mm: 96 / 25.4, cm: 96 / 2.54, in: 96, pt: 96 / 72, px: 1}[m[2]]; };
+  let rule = null;
+  for (const sheet of document.styleSheets) {
+    let rules; try { rules = [...sheet.cssRules]; } catch (e) { continue; }
+    for (const r of rules.flatMap(r => r.cssRules ? [...r.cssRules] : [r])) if (r instanceof CSSPageRule) rule = r;
+  }
+  const m = rule ? rule.style : {};
+  return [px('210mm') - px(m.marginLeft) - px(m.marginRight), px('297mm') - px(m.marginTop) - px(m.marginBottom)];
+}"""
+
+_JS_PRINT_OVERFLOW = r"""() => [...document.querySelectorAll('mjx-container[display="true"]')]
+  .filter(e => e.scrollWidth > e.parentElement.clientWidth + 1)
+  .map(e => `${(e.closest('section[id]') || {}).id || '?'}: an equation ${e.scrollWidth} px wide in a ${e.parentElement.clientWidth} px column`)"""
+
 
 def pages(root: Path) -> list[str]:
     """Every HTML page of the site, relative to its root (the theme's template fragments excluded)."""
@@ -242,6 +289,11 @@ def pages(root: Path) -> list[str]:
 
 if __name__ == "__main__":
     root = Path(sys.argv[1])
+    if sys.argv[2:3] == ["--pdf"]:   # sitecheck.py SITE --pdf PAGE OUT.pdf
+        with Site(root) as site:
+            problems = site.pdf(sys.argv[3], Path(sys.argv[4]))
+        # Reported, not fatal: tests/test_book.py fails on an equation that does not fit.
+        print(f"wrote {sys.argv[4]}" + "".join(f"\n    does not fit: {p}" for p in problems))
     shots = Path(sys.argv[2]) if len(sys.argv) > 2 else None
     with Site(root) as site:
         for p in pages(root):

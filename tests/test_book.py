@@ -1,9 +1,11 @@
 """The book builds with warnings as errors, and every page works for a reader.
 
 The build is checked as files (pages written, Colab buttons, no CDN, no solutions, sizes, citations,
-errata formulas), then every page is opened in one headless Chromium at desktop and phone width
-(``tests/sitecheck.py``): no console error or failed request, no raw TeX, nothing wider than the
-column, math typeset within 2 s. Screenshots of each chapter go to ``_build/screenshots/``.
+errata formulas, the formula sheet's links), then every page is opened in one headless Chromium at
+desktop and phone width (``tests/sitecheck.py``): no console error or failed request, no raw TeX, nothing
+wider than the column, math typeset within 2 s. The formula sheet is printed to PDF as ``make book`` does
+and the PDF read back with poppler. Screenshots of each chapter and of the sheet (its PDF pages too) go to
+``_build/screenshots/``.
 """
 import html as htmllib
 import os
@@ -20,6 +22,9 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parent))
 import sitecheck  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "book" / "_ext"))
+import formula_sheet  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 JB = Path(sys.executable).with_name("jupyter-book")
@@ -34,6 +39,11 @@ MB = 1_000_000
 CHAPTER_PAGE_LIMIT = 1 * MB       # issue 8: each chapter page at most 1 MB of HTML
 SITE_LIMIT_13 = 20 * MB           # … and the whole site at most 20 MB once all 13 chapters exist
 TYPESET_LIMIT_MS = 2000           # … and all math typeset within 2 s of opening the page
+SHEET = "book/formula_sheet.html"
+# Issue 10: the sheet's PDF (A4, two columns) holds 30 to 60 entries a page: 99 entries of chapters 1-4
+# filled 2.4 pages; fewer entries a page means a broken layout (one column, blank pages), more means
+# entries are missing.
+SHEET_ENTRIES_PER_PAGE = (30, 60)
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +204,7 @@ def browser(html) -> dict:
     reports = {}
     with sitecheck.Site(html) as site:
         for page in PAGES:
-            shots = SCREENSHOTS if page.startswith("notebooks/") else None
+            shots = SCREENSHOTS if page.startswith("notebooks/") or page == SHEET else None
             rep = site.check(page, shots)
             # Timing on a shared 2-core machine is noisy: a page over the limit gets two more tries (warm
             # cache, as a reader's second page), and the best counts; every try is reported.
@@ -273,3 +283,76 @@ def test_everything_shipped_in_static_is_used(html, browser):
     shipped = {str(p.relative_to(html / "_static")): p.stat().st_size for p in (html / "_static").rglob("*") if p.is_file()}
     unused = sorted(f for f, size in shipped.items() if f not in requested and size > 100_000 and not f.startswith(on_demand))
     assert not unused, f"shipped but never loaded by any page: {unused}"
+
+
+# --- the formula sheet (issue 10; the label contract itself is tests/test_formula_sheet.py) ---
+
+def test_formula_sheet_links_every_equation_to_its_derivation_check_and_erratum(html):
+    sheet = (html / SHEET).read_text()
+    errata_page = (html / "book" / "errata.html").read_text()
+    chapters = formula_sheet.chapters(ROOT)
+    assert chapters
+    for ch in chapters:
+        page = (html / "notebooks" / f"{ch.stem}.html").read_text()
+        for eq in ch.equations:
+            assert f'href="../notebooks/{ch.stem}.html#equation-{eq.label}"' in sheet, f"{eq.label}: no link to the derivation"
+            assert f'id="equation-{eq.label}"' in page
+            for n in range(len(ch.checks.get(eq.label, []))):
+                target = formula_sheet.anchor(eq.label, n)
+                assert f'href="../notebooks/{ch.stem}.html#{target}"' in sheet, f"{eq.label}: no link to check {n + 1}"
+                at = page.find(f'<span class="target" id="{target}"></span>')
+                cell = page.rfind('<div class="cell ', 0, at)
+                assert at > 0 and re.fullmatch(r'<div class="cell [^"]*">\s*(<span class="target" id="[^"]+"></span>)*',
+                                               page[cell:at]), f"{ch.stem}: {target} is not the anchor of a code cell"
+    targets = set(re.findall(r'href="errata\.html#(errata-\d+-\d+)"', sheet))
+    assert targets, "the sheet links to no erratum"
+    assert all(f'id="{t}"' in errata_page for t in targets), "errata links without an anchor on the errata page"
+
+
+def test_formula_sheet_renders_offline_with_every_equation_typeset(browser):
+    rep = browser[SHEET]
+    entries = sum(len(ch.equations) for ch in formula_sheet.chapters(ROOT))
+    assert rep.counts.get("display", 0) == entries, f"{entries} entries, {rep.counts.get('display')} display equations typeset"
+    assert not rep.raw_tex and not rep.console_errors and not rep.failed_requests
+    for kind in ("desktop", "phone"):
+        assert (SCREENSHOTS / kind / "book_formula_sheet.png").exists(), f"no {kind} screenshot of the sheet"
+
+
+@pytest.fixture(scope="module")
+def sheet_pdf(html) -> dict:
+    """The sheet printed as `make book` prints it (beside the page, which links to it), read back with poppler."""
+    out = html / "book" / "formula-sheet.pdf"
+    with sitecheck.Site(html) as site:
+        overflow = site.pdf(SHEET, out)
+    info = subprocess.run(["pdfinfo", str(out)], capture_output=True, text=True, check=True).stdout
+    pages = int(re.search(r"^Pages:\s+(\d+)", info, re.M).group(1))
+    text = [subprocess.run(["pdftotext", "-f", str(i), "-l", str(i), str(out), "-"], capture_output=True, text=True,
+                           check=True).stdout for i in range(1, pages + 1)]
+    shots = SCREENSHOTS / "sheet-pdf"
+    shutil.rmtree(shots, ignore_errors=True)
+    shots.mkdir(parents=True)
+    subprocess.run(["pdftoppm", "-png", "-r", "80", str(out), str(shots / "page")], check=True)  # for a person to look at
+    return {"path": out, "overflow": overflow, "info": info, "pages": pages, "text": text}
+
+
+def test_formula_sheet_pdf_is_a4_with_the_expected_number_of_pages(sheet_pdf):
+    assert re.search(r"^Page size:.*\(A4\)", sheet_pdf["info"], re.M), sheet_pdf["info"]
+    entries = sum(len(ch.equations) for ch in formula_sheet.chapters(ROOT))
+    low, high = (-(-entries // n) for n in reversed(SHEET_ENTRIES_PER_PAGE))
+    print(f"formula sheet: {entries} entries on {sheet_pdf['pages']} A4 pages (bound {low}..{high}); projected to 13 "
+          f"chapters: {entries * 13 / len(CHAPTERS):.0f} entries")
+    assert low <= sheet_pdf["pages"] <= high, f"{entries} entries on {sheet_pdf['pages']} pages, expected {low}..{high}"
+    blank = [i + 1 for i, t in enumerate(sheet_pdf["text"]) if len(t.strip()) < 100]
+    assert not blank, f"blank pages {blank}"
+    assert len(list((SCREENSHOTS / "sheet-pdf").glob("page-*.png"))) == sheet_pdf["pages"]
+
+
+def test_formula_sheet_pdf_has_every_chapter_math_intact_and_no_navigation(sheet_pdf):
+    text = re.sub(r"\s+", " ", " ".join(sheet_pdf["text"]))
+    for ch in formula_sheet.chapters(ROOT):
+        assert f"Chapter {ch.number} — {ch.title}" in text, f"chapter {ch.number}'s heading is not in the PDF's text"
+    assert not sheet_pdf["overflow"], "equations cut off in the print layout:\n" + "\n".join(sheet_pdf["overflow"])
+    tex = re.findall(r".{0,30}(?:\$\$|\\(?:frac|mathbf|begin|partial|sum|left)\b).{0,30}", text)
+    assert not tex, f"raw TeX in the PDF: {tex[:5]}"
+    for chrome in ("Getting started", "All exercises", "Search", "Contents"):
+        assert chrome not in text, f"navigation ({chrome!r}) printed on the sheet"
