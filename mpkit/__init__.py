@@ -8,7 +8,7 @@ teaches live in the notebooks, not here.
 from mpkit import check, data, env, exercises, metrics, plot, train
 from mpkit.check import assert_close, grad_check, mc_mean, require_tensor
 from mpkit.data import Split, batches, digits, gen2d, toy2d
-from mpkit.env import Timer, device, is_quick, profile, seed
+from mpkit.env import Timer, device, is_quick, profile, record, seed
 from mpkit.train import History, accuracy, evaluate, fit
 
 __version__ = "0.1.0"
@@ -17,6 +17,6 @@ __all__ = [
     "check", "data", "env", "exercises", "metrics", "plot", "train",
     "assert_close", "grad_check", "mc_mean", "require_tensor",
     "Split", "batches", "digits", "gen2d", "toy2d",
-    "Timer", "device", "is_quick", "profile", "seed",
+    "Timer", "device", "is_quick", "profile", "record", "seed",
     "History", "accuracy", "evaluate", "fit",
 ]

@@ -1,6 +1,8 @@
-"""Where code runs: device choice, seeding, the run profile, mixed precision by GPU, a timer."""
+"""Where code runs: device choice, seeding, the run profile, mixed precision by GPU, a timer, benchmark records."""
 from __future__ import annotations
 
+import json
+import math
 import os
 import platform
 import random
@@ -12,6 +14,7 @@ import torch
 
 PROFILE_VAR = "MP_PROFILE"
 DEVICE_VAR = "MP_DEVICE"
+RECORD_VAR = "MP_RECORD_FILE"
 PROFILES = ("quick", "full")
 
 
@@ -112,3 +115,29 @@ class Timer:
 
     def __repr__(self) -> str:
         return f"Timer(elapsed={self.elapsed:.3f}s)"
+
+
+def record(model: str, *, seconds: float, metric: str, value: float, target: float, higher_is_better: bool = True,
+           baseline: float | None = None) -> dict:
+    """Note one trained model's result for the benchmark (``make bench``); returns the record.
+
+    ``seconds``: its training time; ``metric``/``value``: what the notebook asserts, against ``target``
+    (``met`` is ``value >= target``, or ``<=`` when lower is better); ``baseline``: the same metric of the
+    chapter's baseline. When ``MP_RECORD_FILE`` names a file, the record is appended to it as one JSON line;
+    otherwise nothing is written, so a notebook may always call it.
+    """
+    numbers = {"seconds": seconds, "value": value, "target": target}
+    if baseline is not None:
+        numbers["baseline"] = baseline
+    for name, number in numbers.items():
+        if not isinstance(number, (int, float)) or isinstance(number, bool) or not math.isfinite(number):
+            raise ValueError(f"record({model!r}): {name} must be a finite number, got {number!r}; "
+                             "pass float(tensor) for a tensor")
+    met = value >= target if higher_is_better else value <= target
+    entry = {"model": model, "metric": metric, "higher_is_better": higher_is_better, "met": bool(met),
+             "profile": profile(), "device": describe(), **{k: float(v) for k, v in numbers.items()}}
+    path = os.environ.get(RECORD_VAR)
+    if path:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(entry) + "\n")
+    return entry

@@ -58,3 +58,23 @@ def test_timer_measures_elapsed_time():
     assert 0.04 < t.elapsed < 2.0
     assert "elapsed" in repr(t)
     assert "torch" in mp.env.describe()
+
+
+def test_record_writes_one_json_line_only_when_asked(monkeypatch, tmp_path):
+    import json
+    monkeypatch.delenv("MP_RECORD_FILE", raising=False)
+    entry = mp.record("MLP", seconds=1.5, metric="test accuracy", value=0.96, target=0.95, baseline=0.1)
+    assert entry["met"] and entry["profile"] == "quick" and entry["baseline"] == 0.1
+    assert not list(tmp_path.iterdir())
+    path = tmp_path / "records.jsonl"
+    monkeypatch.setenv("MP_RECORD_FILE", str(path))
+    mp.record("MLP", seconds=1.5, metric="test accuracy", value=0.96, target=0.95)
+    mp.record("VAE", seconds=2, metric="-ELBO (nats)", value=19.0, target=18.5, higher_is_better=False)
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [(r["model"], r["met"]) for r in rows] == [("MLP", True), ("VAE", False)]
+
+
+@pytest.mark.parametrize("bad", [float("nan"), torch.tensor(1.0), None, True])
+def test_record_rejects_what_is_not_a_finite_number(bad):
+    with pytest.raises(ValueError, match="value must be a finite number"):
+        mp.record("MLP", seconds=1.0, metric="acc", value=bad, target=0.9)
