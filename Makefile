@@ -28,12 +28,13 @@ JB_FLAGS := --config _config.yml --toc book/_toc.yml -W -n --keep-going
 # pip's site configuration prints one warning per package for its file indexes; hide only those.
 QUIET_PIP := grep -v 'is ignored: it is neither a file nor a directory' || true
 
-.PHONY: help book sheet test test-compat env vendor chromium poppler colab-site exercises clean bubblewrap grade
+.PHONY: help bench book sheet test test-compat env vendor chromium poppler colab-site exercises clean bubblewrap grade
 
 help:
 	@echo "make book       build the book into _build/html (creates .venv on first run), with the formula sheet's PDF"
 	@echo "make sheet      print the formula sheet of the built book to PDF again ($(SHEET_PDF))"
 	@echo "make test       run the whole test suite"
+	@echo "make bench      time every chapter against its target and mp.fit against other loops (benchmarks/results/)"
 	@echo "make test-compat  run every chapter and exercise at the declared lower bounds and at the newest releases"
 	@echo "make exercises  regenerate exercises/ from solutions/"
 	@echo "make grade CHAPTER=01_neural_networks SUBMISSIONS=folder   grade a class, each notebook in a sandbox"
@@ -118,6 +119,10 @@ colab-site: $(STAMP)
 # wheels). Run it whenever a chapter adds an import or a dependency range changes; see tests/compat.py.
 test-compat: $(STAMP)
 	$(PY) tests/compat.py
+
+# Every chapter's training time and metric against its target, the loops side by side; see benchmarks/bench.py.
+bench: $(STAMP)
+	$(PY) benchmarks/bench.py $(BENCH_FLAGS)
 
 clean:
 	rm -rf _build

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import torch
@@ -82,6 +81,40 @@ def _check_inputs(model: torch.nn.Module, data: Split) -> None:
     require_tensor(data.X_train, "data.X_train", finite=True)
 
 
+Step = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _plain_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn) -> Step:
+    """One fp32 optimisation step on a batch; returns the detached loss. Nothing else runs per step."""
+    def step(xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        loss = loss_fn(model(xb), yb)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
+    return step
+
+
+def _amp_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn, dev: torch.device,
+              use_scaler: bool) -> Step:
+    """One mixed-precision step (`mpkit.env.autocast`); a gradient scaler only for fp16 (GPUs before sm_80)."""
+    scaler = torch.amp.GradScaler("cuda") if use_scaler else None
+
+    def step(xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        with autocast(dev):
+            loss = loss_fn(model(xb), yb)
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is None:
+            loss.backward()
+            optimizer.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        return loss.detach()
+    return step
+
+
 def fit(model: torch.nn.Module, data: Split, *, epochs: int, optimizer: torch.optim.Optimizer,
         loss_fn: LossFn = F.cross_entropy, batch_size: int = 64, scheduler: object | None = None,
         generator: torch.Generator | None = None, amp: bool = False, progress: bool = True,
@@ -96,22 +129,18 @@ def fit(model: torch.nn.Module, data: Split, *, epochs: int, optimizer: torch.op
     _check_inputs(model, data)
     dev = next(model.parameters()).device
     use_scaler = amp and dev.type == "cuda" and torch.cuda.get_device_capability(dev)[0] < 8
-    scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
+    step = _amp_step(model, optimizer, loss_fn, dev, use_scaler) if amp else _plain_step(model, optimizer, loss_fn)
     history, start = History(), time.perf_counter()
     bar = tqdm(range(1, epochs + 1), desc=desc, disable=not progress, leave=True)
     for epoch in bar:
         model.train()
-        total = torch.zeros((), device=dev)  # summed on the device: no host sync per step
+        losses, sizes = [], []  # kept on the device: no host sync per step, one reduction per epoch
         for xb, yb in batches(data.X_train, data.y_train, batch_size, generator=generator):
-            with autocast(dev) if amp else nullcontext():
-                loss = loss_fn(model(xb), yb)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
+            losses.append(step(xb, yb))
+            sizes.append(len(xb))
             if scheduler is not None:
                 scheduler.step()
-            total += loss.detach().float() * len(xb)
+        total = torch.stack(losses).float() @ torch.tensor(sizes, dtype=torch.float32, device=dev)
         train_loss = float(total) / len(data.X_train)
         if not torch.isfinite(torch.tensor(train_loss)):
             raise FloatingPointError(f"training loss became {train_loss} in epoch {epoch}; "

@@ -55,3 +55,16 @@ def test_evaluate_regression_has_no_accuracy():
     model = torch.nn.Linear(3, 1)
     out = mp.evaluate(model, torch.randn(5, 3), torch.randn(5, 1), loss_fn=F.mse_loss)
     assert set(out) == {"loss"}
+
+
+def test_fit_with_amp_off_gpu_trains_exactly_as_without():
+    """On a CPU autocast is a no-op (mp.env.amp_dtype is None), so the amp step must match the plain one."""
+    data, runs = mp.digits(dev="cpu"), []
+    for amp in (False, True):
+        torch.manual_seed(0)
+        model = _mlp()
+        h = mp.fit(model, data, epochs=2, optimizer=torch.optim.SGD(model.parameters(), 0.1), amp=amp,
+                   generator=torch.Generator().manual_seed(1), progress=False)
+        runs.append((h["train_loss"], [p.detach().clone() for p in model.parameters()]))
+    assert runs[0][0] == runs[1][0]
+    assert all(torch.equal(a, b) for a, b in zip(runs[0][1], runs[1][1]))
