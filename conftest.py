@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import fcntl
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -134,7 +135,10 @@ if IPyNbFile is not None:
             if self.kernel is not None and self.kernel.is_alive():
                 nb.metadata["mpkit_run"] = _probe(self.kernel)
             store_executed(Path(str(self.fspath)), nb)
+        cwd = getattr(getattr(self, "kernel", None), "mp_cwd", None)
         _teardown(self)
+        if cwd:  # the kernel's empty folder, and whatever the notebook wrote there
+            shutil.rmtree(cwd, ignore_errors=True)
 
     IPyNbFile.setup, IPyNbFile.get_kernel_message, IPyNbFile.teardown = setup, get_kernel_message, teardown
 
