@@ -101,3 +101,12 @@ def test_without_a_sandbox_one_notebook_still_grades_and_says_so(tmp_path, liste
     assert not any(held[p] for p in ("no network", "solutions hidden", "repository hidden", "own hostname")), held
     with pytest.raises(grading.Refused, match="--allow-unisolated"):
         grading.grade([nb, nb], solutions=specs, chapter="99_probe", isolation="none")
+
+
+def test_the_private_tmp_is_mounted_before_python_and_mpkit(tmp_path):
+    """A checkout or virtual environment under /tmp (a fresh clone there) must stay visible in the sandbox:
+    bwrap applies its mounts in order, so the tmpfs on /tmp has to come before the binds of Python and mpkit."""
+    iso = isolation.Isolation("bwrap", "", "/usr/bin/bwrap", None,
+                              ("--ro-bind", "/tmp/x/.venv", "/tmp/x/.venv", "--ro-bind", "/tmp/x/mpkit", "/opt/mpkit"))
+    cmd, _ = isolation.bwrap_command(iso, tmp_path, {"PATH": "/usr/bin"}, 2**20)
+    assert cmd.index("--tmpfs") < cmd.index("/tmp/x/.venv"), cmd

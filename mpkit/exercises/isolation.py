@@ -117,8 +117,9 @@ def bwrap_command(iso: Isolation, in_dir: Path, env: dict[str, str], tmp_bytes: 
            "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox", "--clearenv"]
     for key, value in env.items():
         cmd += ["--setenv", key, value]
-    cmd += [*iso.mounts, "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(tmp_bytes),
-            "--tmpfs", "/tmp", "--ro-bind", str(in_dir), INSIDE_IN, "--chdir", "/tmp"]
+    # /tmp first: the system's binds come after it, so a Python or mpkit that lives under /tmp stays visible
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", "/tmp",
+            *iso.mounts, "--ro-bind", str(in_dir), INSIDE_IN, "--chdir", "/tmp"]
     runner = [python(), "-m", "mpkit.exercises._runner", INSIDE_IN]
     if os.geteuid() == 0:  # namespaces as root, then the real uid of the sandbox: unprivileged, no capabilities
         cmd += ["--", shutil.which("setpriv") or "/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}",
