@@ -1,5 +1,6 @@
 """The book's Sphinx extensions on small inputs (no build): plotly bundle choice, static progress bars,
 bibliography labels, the exercises overview."""
+import re
 import sys
 from pathlib import Path
 
@@ -72,3 +73,13 @@ def test_exercise_overview_names_every_exercise_function():
     for nb in sorted((ROOT / "exercises").glob("*.ipynb")):
         names = exercise_list.functions(nb)
         assert len(names) >= 4, f"{nb.name}: found only {names} in its exercise-spec cells"
+
+
+def test_bibliography_parses_strictly_with_unique_keys():
+    """A merge can drop an entry's closing brace; the book build only warns, and swallows the next entry."""
+    from pybtex.database import parse_string
+
+    text = (Path(__file__).resolve().parents[1] / "book" / "references.bib").read_text()
+    keys = re.findall(r"^@\w+\{([^,]+),", text, re.M)
+    assert len(keys) == len(set(keys)), f"duplicate keys: {sorted({k for k in keys if keys.count(k) > 1})}"
+    assert len(parse_string(text, "bibtex").entries) == len(keys)
