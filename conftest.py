@@ -6,11 +6,19 @@ nbval runs, and when every cell of a notebook has passed it stores the executed 
 book's execution cache (jupyter-cache, `_build/.jupyter_cache`), keyed as myst-nb keys it: by the
 code cells. The book build (`make book`, `tests/test_book.py`) then renders those outputs instead of
 executing the notebook a second time. A notebook with a failed or skipped cell is not stored.
+
+With ``MP_COLAB_SITE`` set (``make test`` sets it to a folder where mpkit is installed from its wheel),
+the same run is also the Colab scenario: each notebook's kernel starts in an empty folder of its own and
+imports mpkit from that folder only, as on Colab after the install cell. Where mpkit came from and the
+kernel's working folder are recorded in the executed notebook's metadata (``mpkit_run``), which
+``tests/test_colab.py`` checks.
 """
 from __future__ import annotations
 
 import base64
 import fcntl
+import os
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,9 +31,34 @@ EXECUTED = ROOT / "_build" / "executed"  # the same notebooks as files, to look 
 WIDGET_MIME = "application/vnd.jupyter.widget-state+json"
 
 try:
+    import nbval.plugin
+    from nbval.kernel import RunningKernel, start_new_kernel
     from nbval.plugin import IPyNbCell, IPyNbFile
 except ImportError:  # nbval missing: nothing to record
     IPyNbCell = IPyNbFile = None
+
+PROBE = "import json as _j, os as _o, mpkit as _m; print(_j.dumps({'mpkit': _m.__file__, 'cwd': _o.getcwd()}))"
+
+
+def _colab_kernel(kernel_name, cwd=None, startup_timeout=60):
+    """nbval's kernel, started in a fresh empty folder with only the wheel-installed mpkit on PYTHONPATH."""
+    kernel = RunningKernel.__new__(RunningKernel)
+    kernel.mp_cwd = tempfile.mkdtemp(prefix="mp-colab-")
+    env = {**os.environ, "PYTHONPATH": os.environ["MP_COLAB_SITE"]}
+    kernel.km, kernel.kc = start_new_kernel(startup_timeout=startup_timeout, kernel_name=kernel_name,
+                                            stderr=open(os.devnull, "w"), cwd=kernel.mp_cwd, env=env)
+    kernel._ensure_iopub_up()
+    return kernel
+
+
+def _probe(kernel) -> dict:
+    """Where the kernel's mpkit comes from and its working folder (run after the notebook's last cell)."""
+    import json
+
+    lines = []
+    kernel.kc.execute_interactive(PROBE, timeout=30, output_hook=lambda m: lines.append(
+        m["content"].get("text", "") if m["msg_type"] == "stream" else ""))
+    return json.loads("".join(lines).strip().splitlines()[-1])
 
 
 def _record_comm(nbfile, msg: dict) -> None:
@@ -83,6 +116,7 @@ if IPyNbFile is not None:
 
     def setup(self):
         self._mp_widgets, self._mp_ran = {}, {}  # comm id -> widget state; cell number -> passed
+        nbval.plugin.RunningKernel = _colab_kernel if os.environ.get("MP_COLAB_SITE") else RunningKernel
         _setup(self)
 
     def get_kernel_message(self, timeout=None, stream="iopub"):
@@ -97,6 +131,8 @@ if IPyNbFile is not None:
         if codes and len(ran) == len(codes) and all(ran.values()):
             if self._mp_widgets:
                 nb.metadata["widgets"] = _widgets_metadata(self._mp_widgets)
+            if self.kernel is not None and self.kernel.is_alive():
+                nb.metadata["mpkit_run"] = _probe(self.kernel)
             store_executed(Path(str(self.fspath)), nb)
         _teardown(self)
 

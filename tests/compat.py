@@ -10,7 +10,7 @@ cell of every notebook does on Colab (mpkit and its declared ranges beside whate
 Each also gets what a notebook host provides beside mpkit (``KERNEL``: a Jupyter kernel and widgets).
 Then every chapter (``notebooks/``) and exercise (``exercises/``) notebook runs alone in an empty
 folder in a kernel of that environment, with nothing of this checkout on the path, and the grader
-scores one blank exercise notebook (its kernel client is what needs nbclient/jupyter_core).
+scores one blank exercise notebook.
 
 Re-run it whenever a chapter adds an import: the environments are rebuilt when the declared
 dependencies change (their hash is stored in each). Results go to ``_build/compat/report.md``.
@@ -34,7 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "_build" / "compat"
-KERNEL = ["ipykernel", "ipywidgets"]  # what Colab (or any Jupyter) has beside mpkit
+KERNEL = ["ipykernel", "ipywidgets", "nbclient"]  # what Colab (or any Jupyter) has beside mpkit; nbclient runs the notebooks here
 REPORTED = ["torch", "numpy", "scipy", "scikit-learn", "matplotlib", "plotly", "tqdm", "nbformat", "nbclient",
             "jupyter_core", "jupyter_client", "ipykernel", "ipywidgets"]
 BOUND = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*>=\s*([0-9][^,;\s]*)\s*(?:,.*)?$")

@@ -29,6 +29,7 @@ REFERENCE = sorted(p.stem for p in (ROOT / "book").glob("*.md"))
 PAGES = (["index.html", "search.html", "genindex.html"] + [f"book/{p}.html" for p in REFERENCE]
          + [f"notebooks/{c}.html" for c in CHAPTERS] + [f"exercises/{e}.html" for e in EXERCISES])
 SCREENSHOTS = ROOT / "_build" / "screenshots"
+CACHE = ROOT / "_build" / ".jupyter_cache"  # filled by nbval in the same `make test` (root conftest.py)
 MB = 1_000_000
 CHAPTER_PAGE_LIMIT = 1 * MB       # issue 8: each chapter page at most 1 MB of HTML
 SITE_LIMIT_13 = 20 * MB           # … and the whole site at most 20 MB once all 13 chapters exist
@@ -37,12 +38,14 @@ TYPESET_LIMIT_MS = 2000           # … and all math typeset within 2 s of openi
 
 @pytest.fixture(scope="module")
 def html(tmp_path_factory) -> Path:
-    """Build the whole book into a fresh folder (a clean execution, no cache) as `make book` does.
+    """Build the whole book into a fresh folder as `make book` does, from the executions of this run's nbval.
 
     ``MP_BOOK_HTML=_build/html`` checks an existing build instead (for work on the site checks only)."""
     if os.environ.get("MP_BOOK_HTML"):
         return Path(os.environ["MP_BOOK_HTML"]).resolve()
     out = tmp_path_factory.mktemp("book")
+    if CACHE.is_dir():  # the notebooks as this run's nbval executed them (root conftest.py): not executed again
+        shutil.copytree(CACHE, out / "_build" / ".jupyter_cache")
     env = {**os.environ, "PLOTLY_RENDERER": "notebook", "OMP_NUM_THREADS": "1"}
     cmd = [str(JB), "build", str(ROOT), "--path-output", str(out), "--config", str(ROOT / "_config.yml"),
            "--toc", str(ROOT / "book" / "_toc.yml"), "-W", "-n", "--keep-going"]
@@ -50,6 +53,9 @@ def html(tmp_path_factory) -> Path:
     reports = "\n".join(p.read_text()[-3000:] for p in (out / "_build" / "html" / "reports").glob("**/*.err.log")) \
         if (out / "_build" / "html" / "reports").exists() else ""
     assert proc.returncode == 0, f"book build failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}\n{reports}"
+    if CACHE.is_dir():  # each notebook runs once per suite: the build used nbval's executions
+        executed = re.findall(r"(\S+\.ipynb): Executing notebook", proc.stdout + proc.stderr)
+        assert not executed, f"the build executed notebooks nbval had already run (or failed to run): {executed}"
     return out / "_build" / "html"
 
 
