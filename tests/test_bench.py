@@ -34,7 +34,7 @@ def test_merge_replaces_only_what_was_measured():
 
 
 def test_performance_page_shows_each_figure_with_its_machine_and_marks_misses():
-    cpu = _results("cpu", [{"chapter": "01_nn", "profile": "quick", "error": "", "models": [
+    cpu = _results("cpu", [{"chapter": "01_nn", "profile": "quick", "error": "", "notebook_seconds": 31.4, "models": [
         _model("MLP", 0.961, 0.95, True, baseline=0.1)]}, {"chapter": "02_cnn", "profile": "quick",
         "error": "AssertionError: accuracy", "models": [_model("CNN", 0.80, 0.9, False)]},
         {"chapter": "03_unet", "profile": "quick", "error": "", "models": []}],
@@ -45,7 +45,7 @@ def test_performance_page_shows_each_figure_with_its_machine_and_marks_misses():
     text = performance.markdown(performance.load_from([cpu, gpu]))
     row = next(line for line in text.splitlines() if "| MLP |" in line and "01_nn" in line)
     assert "0.961 (target 0.95) ✓, 2.0 s on CPU" in row and "0.985 (target 0.97) ✓, 4.0 s on NVIDIA-H100" in row
-    assert "| 0.1 |" in row
+    assert "| 0.1 |" in row and "01_nn` (31 s)" in row
     cnn = next(line for line in text.splitlines() if "| CNN |" in line)
     assert "✗ missed" in cnn and cnn.endswith("not run |")
     assert "02_cnn (quick): `AssertionError: accuracy`" in text and "03_unet (quick): `it recorded no model" in text

@@ -46,10 +46,18 @@ def chapter_table(results: list[dict]) -> list[str]:
                 row.setdefault(ch["profile"], (m, _short(res["machine"])))
     failed = [(ch["chapter"], ch["profile"], ch["error"] or "it recorded no model (mp.record)")
               for res in results for ch in res["chapters"] if ch["error"] or not ch["models"]]
-    out = ["| Chapter | Model | Metric | Baseline | Quick profile | Full profile |", "|---|---|---|---|---|---|"]
+    notebook = {(ch["chapter"], ch["profile"]): ch.get("notebook_seconds")
+                for res in results[::-1] for ch in res["chapters"]}
+    out = ["| Chapter (whole notebook, quick) | Model | Metric | Baseline | Quick profile | Full profile |",
+           "|---|---|---|---|---|---|"]
+    previous = None
     for (stem, model), row in sorted(found.items()):
         base = "—" if row["baseline"] is None else f"{row['baseline']:.4g}"
-        out.append(f"| {{doc}}`../notebooks/{stem}` | {model} | {row['metric']} | {base} | "
+        seconds = notebook.get((stem, "quick"))
+        chapter = "" if stem == previous else f"{{doc}}`../notebooks/{stem}`" + (
+            f" ({seconds:.0f} s)" if seconds else "")
+        previous = stem
+        out.append(f"| {chapter} | {model} | {row['metric']} | {base} | "
                    f"{_cell(*row.get('quick', (None, '')))} | {_cell(*row.get('full', (None, '')))} |")
     out += [""] + [f"- {stem} ({profile}): `{error}`" for stem, profile, error in failed]
     return out
@@ -72,7 +80,8 @@ def loop_table(results: list[dict]) -> list[str]:
 def markdown(results: list[dict]) -> str:
     if not results:
         return "No results are committed yet: run `make bench`."
-    machines = [f"- **{_short(r['machine'])}**: {r['machine']['describe']}, {r['machine'].get('cpu', '')}, {r['machine']['cpu_count']} CPU cores, "
+    machines = [f"- **{_short(r['machine'])}**: {r['machine']['describe'].split(' | profile')[0]}, "
+                f"{r['machine'].get('cpu', '')}, {r['machine']['cpu_count']} CPU cores, "
                 f"OMP_NUM_THREADS={r['machine']['omp_num_threads']}; measured {r['date']} at commit "
                 f"`{r['commit']}` (`benchmarks/results/{r['path'].name}`)" for r in results]
     return "\n".join(["## Machines", "", *machines, "", "## Each chapter's models against their targets", "",
