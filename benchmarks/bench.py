@@ -71,6 +71,7 @@ def run_notebook(path: Path, profile: str, timeout: int) -> dict:
         wall = time.perf_counter() - start
         rows = [json.loads(line) for line in records.read_text().splitlines()] if records.exists() else []
     return {"chapter": path.stem, "profile": profile, "notebook_seconds": round(wall, 1),
+            "load_average": round(os.getloadavg()[0], 1),  # over the last minute: other work on the machine
             "status": "failed" if error else "passed", "error": error, "models": rows}
 
 

@@ -48,6 +48,8 @@ def chapter_table(results: list[dict]) -> list[str]:
               for res in results for ch in res["chapters"] if ch["error"] or not ch["models"]]
     notebook = {(ch["chapter"], ch["profile"]): ch.get("notebook_seconds")
                 for res in results[::-1] for ch in res["chapters"]}
+    load = {ch["chapter"]: f", load {ch['load_average']:g}" for res in results for ch in res["chapters"]
+            if ch["profile"] == "quick" and ch.get("load_average", 0) > 1.5}
     out = ["| Chapter (whole notebook, quick) | Model | Metric | Baseline | Quick profile | Full profile |",
            "|---|---|---|---|---|---|"]
     previous = None
@@ -55,7 +57,7 @@ def chapter_table(results: list[dict]) -> list[str]:
         base = "—" if row["baseline"] is None else f"{row['baseline']:.4g}"
         seconds = notebook.get((stem, "quick"))
         chapter = "" if stem == previous else f"{{doc}}`../notebooks/{stem}`" + (
-            f" ({seconds:.0f} s)" if seconds else "")
+            f" ({seconds:.0f} s{load.get(stem, '')})" if seconds else "")
         previous = stem
         out.append(f"| {chapter} | {model} | {row['metric']} | {base} | "
                    f"{_cell(*row.get('quick', (None, '')))} | {_cell(*row.get('full', (None, '')))} |")
