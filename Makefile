@@ -14,18 +14,28 @@ VENDOR := book/_static/vendor
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 # One torch thread per process: notebooks run two at a time on two cores (see book/setup.md).
 export OMP_NUM_THREADS ?= 1
-# Plotly figures become self-contained HTML the static site can show (plotly.js inlined, no CDN).
-BOOK_ENV := PLOTLY_RENDERER=notebook
+# Plotly figures become self-contained HTML the static site can show (plotly.js inlined, no CDN; the
+# build then serves plotly.js once from _static). Exported: nbval's kernels render the same outputs the book shows.
+export PLOTLY_RENDERER := notebook
+# mpkit installed from its wheel into a folder of its own: the notebooks import it from there under
+# `make test`, as on Colab (see conftest.py and tests/test_colab.py).
+COLAB_SITE := _build/colab-site
+# The execution cache holds notebook outputs keyed by their code only: a change to mpkit or the pins
+# must not be served stale outputs, so the cache is dropped when their hash changes.
+MPKIT_HASH = $(shell cat requirements.txt pyproject.toml $$(find mpkit -name '*.py' | sort) | sha256sum | cut -c1-16)
+CACHE_STAMP := _build/.jupyter_cache.mpkit
 JB_FLAGS := --config _config.yml --toc book/_toc.yml -W -n --keep-going
 # pip's site configuration prints one warning per package for its file indexes; hide only those.
 QUIET_PIP := grep -v 'is ignored: it is neither a file nor a directory' || true
 
-.PHONY: help book test env vendor chromium exercises clean
+.PHONY: help book test test-compat env vendor chromium colab-site exercises clean bubblewrap grade
 
 help:
 	@echo "make book       build the book into _build/html (creates .venv on first run)"
 	@echo "make test       run the whole test suite"
+	@echo "make test-compat  run every chapter and exercise at the declared lower bounds and at the newest releases"
 	@echo "make exercises  regenerate exercises/ from solutions/"
+	@echo "make grade CHAPTER=01_neural_networks SUBMISSIONS=folder   grade a class, each notebook in a sandbox"
 	@echo "make clean      remove _build (keeps .venv)"
 
 env: $(STAMP)
@@ -36,15 +46,22 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip check
 	@touch $@
 
-# require.js and the Jupyter widgets HTML manager, from the npm registry, so widgets render offline.
-vendor: $(VENDOR)/.stamp
-$(VENDOR)/.stamp:
+# From the npm registry, so pages work offline (book/_ext/offline_assets.py ships only what pages use):
+# - require.js and the Jupyter widgets HTML manager, for widgets other than progress bars: embed-amd.js
+#   (it bundles the widget libraries) and its icon fonts as woff2, the first format of their @font-face
+#   rules (every current browser takes it and requests no other);
+# - plotly's cartesian bundle of the plotly.js version the installed plotly.py embeds.
+VENDOR_STAMP := $(VENDOR)/.stamp-embed-woff2-cartesian
+vendor: $(VENDOR_STAMP)
+$(VENDOR_STAMP): $(STAMP)
 	@command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq npm; }
 	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/html-manager
 	tmp=$$(mktemp -d) && cd $$tmp && npm pack -q --loglevel=error requirejs@2.3.7 @jupyter-widgets/html-manager@1.0.15 >/dev/null \
 	  && tar xzf requirejs-2.3.7.tgz && cp package/require.js $(CURDIR)/$(VENDOR)/ && rm -rf package \
 	  && tar xzf jupyter-widgets-html-manager-1.0.15.tgz \
-	  && find package/dist -maxdepth 1 -type f ! -name '*.map' ! -name 'embed.js*' -exec cp {} $(CURDIR)/$(VENDOR)/html-manager/ \; \
+	  && cp package/dist/embed-amd.js package/dist/*.woff2 $(CURDIR)/$(VENDOR)/html-manager/ && rm -rf package \
+	  && npm pack -q --loglevel=error plotly.js-cartesian-dist-min@$$($(CURDIR)/$(PY) -c 'from plotly.offline._plotlyjs_version import __plotlyjs_version__ as v; print(v)') \
+	  && tar xzf plotly.js-cartesian-dist-min-*.tgz && cp package/plotly-cartesian.min.js $(CURDIR)/$(VENDOR)/ \
 	  && rm -rf $$tmp
 	@touch $@
 
@@ -52,15 +69,40 @@ $(VENDOR)/.stamp:
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
+# Debian's bubblewrap: the grader's sandbox, one per submission (root installs it; otherwise it must be present).
+bubblewrap:
+	@command -v bwrap >/dev/null || { apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null; }
+
+# make grade CHAPTER=01_neural_networks SUBMISSIONS=path/to/folder [GRADE_FLAGS="--json report.json"]
+grade: $(STAMP) bubblewrap
+	$(PY) -m mpkit grade $(SUBMISSIONS) --chapter $(CHAPTER) $(GRADE_FLAGS)
+
 exercises: $(STAMP)
 	$(PY) -m mpkit exercises solutions exercises
 
-book: $(STAMP) $(VENDOR)/.stamp
-	$(BOOK_ENV) $(VENV)/bin/jupyter-book build . $(JB_FLAGS)
+book: $(STAMP) $(VENDOR_STAMP)
+	@mkdir -p _build; [ "$$(cat $(CACHE_STAMP) 2>/dev/null)" = "$(MPKIT_HASH)" ] || rm -rf _build/.jupyter_cache
+	@echo "$(MPKIT_HASH)" > $(CACHE_STAMP)
+	$(VENV)/bin/jupyter-book build . $(JB_FLAGS)
 	@echo "The book is at: file://$(CURDIR)/_build/html/index.html"
 
-test: $(STAMP) $(VENDOR)/.stamp chromium
-	$(PY) -m pytest -n 2 --dist loadfile tests notebooks solutions exercises
+# Each notebook runs once: nbval executes it (in an empty folder, mpkit from the wheel) and stores the
+# executed notebook in the book's cache; then the book is built from that cache and every page is checked.
+test: $(STAMP) $(VENDOR_STAMP) chromium bubblewrap colab-site
+	rm -rf _build/.jupyter_cache _build/executed && echo "$(MPKIT_HASH)" > $(CACHE_STAMP)
+	MP_COLAB_SITE=$(CURDIR)/$(COLAB_SITE) $(PY) -m pytest -n 2 --dist loadfile tests notebooks solutions exercises \
+	  --ignore=tests/test_book.py --ignore=tests/test_colab.py
+	$(PY) -m pytest tests/test_colab.py tests/test_book.py
+
+colab-site: $(STAMP)
+	rm -rf $(COLAB_SITE) _build/wheels && mkdir -p _build
+	$(PY) -m pip wheel -q --no-deps --no-build-isolation -w _build/wheels . 2>&1 | $(QUIET_PIP)
+	$(PY) -m pip install -q --no-deps --target $(COLAB_SITE) _build/wheels/mpkit-*.whl 2>&1 | $(QUIET_PIP)
+
+# Not part of `make test`: it installs two more environments (the lower-bound torch alone is ~2.5 GB of
+# wheels). Run it whenever a chapter adds an import or a dependency range changes; see tests/compat.py.
+test-compat: $(STAMP)
+	$(PY) tests/compat.py
 
 clean:
 	rm -rf _build

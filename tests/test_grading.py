@@ -1,129 +1,39 @@
-"""mpkit.grading: every adversarial submission gets exactly the score it deserves, and a report.
+"""The grader against a class of students who attack it (and a few who do not), each in a sandbox.
 
-The submissions are built from the chapter-1 exercise notebook: every answer cell gets the solution's
-code except one, which gets the adversarial code (a few also add a top-level cell). They are all
-graded in one parallel call (short time limits), then each test looks up its own result.
+One folder of chapter-1 submissions is graded by one run of the command line, as an instructor runs it
+(``--chapter 01_neural_networks --jobs 2``, short time limits, strict UTF-8 stdout); every test reads
+its own submission's row of that run's JSON report. Most submissions are the exercise notebook with the
+solution's answers except for one adversarial answer or one added top-level cell. The attack classes are
+those of issue 9; for each, the test asserts the exact outcome: what the attacker scores, that honest
+classmates score what they earned, that the reports are complete and do not change after the grader
+has exited, that no file outside the report changed, and the wall time and the grader's peak memory.
+The other chapters' solutions and blank exercises are graded by one call of the Python API.
 """
-import asyncio
+import hashlib
 import json
+import os
 import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from mpkit import _sandbox, exercises, grading
-from mpkit.__main__ import gradescope, main, report, table
+from mpkit import exercises
+from mpkit.exercises import grading
+
+from grading_cases import EXERCISES, SUBMISSIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent / "submissions"
 CH1 = "01_neural_networks.ipynb"
-FAST = grading.Limits(cell=20, notebook=120, call=4)
-
-CE_OK = """def softmax_ce_grad(logits, y):
-    p = torch.softmax(logits, dim=1)
-    return (p - F.one_hot(y, p.shape[1])) / len(y)
-"""
-CE_VIA_AUTOGRAD = """def softmax_ce_grad(logits, y):
-    x = logits.clone().requires_grad_()
-    return torch.autograd.grad(F.cross_entropy(x, y), x)[0]
-"""
-ADAM = "def adam_step(theta, grad, m, v, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):\n"
-ADAM_VIA_OPTIM = """    p = torch.nn.Parameter(theta.clone())
-    opt = {make}([p], lr=lr, betas=(beta1, beta2), eps=eps)
-    p.grad = grad.clone()
-    opt.state[p] = {{"step": torch.tensor(float(t - 1)), "exp_avg": m.clone(), "exp_avg_sq": v.clone()}}
-    opt.step()
-    return p.detach().clone(), opt.state[p]["exp_avg"], opt.state[p]["exp_avg_sq"]
-"""
-PERCEPTRON = "def perceptron_epoch(X, y, w, b, lr=1.0):\n"
-PERCEPTRON_OK = PERCEPTRON + """    w, b, mistakes = w.clone(), b.clone(), 0
-    for x_i, y_i in zip(X, y):
-        if y_i * (w @ x_i + b) <= 0:
-            w, b, mistakes = w + lr * y_i * x_i, b + lr * y_i, mistakes + 1
-    return w, b, mistakes
-"""
-EXERCISES = ["softmax_ce_grad", "mlp_backward", "adam_step", "perceptron_epoch"]
-BOTH_CE = ("softmax_ce_grad", "mlp_backward")  # the solution's mlp_backward calls the student's softmax_ce_grad
-
-# name: (the exercise whose answer is replaced, its code (None: keep the solution's), a top-level cell
-#        inserted after it, {exercise: status} of every exercise that must NOT pass, a phrase of its feedback)
-CASES = {
-    "raises": ("perceptron_epoch", PERCEPTRON + "    raise ValueError('my bug')", "",
-               {"perceptron_epoch": "error"}, "raised ValueError: my bug"),
-    "wrong_shape": ("perceptron_epoch", PERCEPTRON_OK.replace("return w,", "return w[None],"), "",
-                    {"perceptron_epoch": "failed"}, "shape (1, 2), expected (2,)"),
-    "wrong_dtype": ("perceptron_epoch", PERCEPTRON_OK.replace("return w,", "return w.float(),"), "",
-                    {"perceptron_epoch": "failed"}, "dtype torch.float32"),
-    "wrong_device": ("perceptron_epoch", PERCEPTRON_OK.replace("return w,", "return w.to('meta'),"), "",
-                     {"perceptron_epoch": "failed"}, "on meta"),
-    "nan_from_overflow": ("softmax_ce_grad", CE_OK.replace("torch.softmax(logits, dim=1)",
-                                                           "logits.exp() / logits.exp().sum(1, keepdim=True)"),
-                          "", {"softmax_ce_grad": "failed"}, "values are NaN/inf"),
-    "infinite_loop": ("adam_step", ADAM + "    while True:\n        pass", "",
-                      {"adam_step": "timeout"}, "did not return within 4 s"),
-    "uninterruptible_loop": ("adam_step", ADAM + "    while True:\n        try:\n            while True:\n"
-                             "                pass\n        except BaseException:\n            pass", "",
-                             {"adam_step": "timeout"}, "an infinite loop?"),
-    "prints_megabytes": ("perceptron_epoch",
-                         PERCEPTRON_OK.replace(":\n    w, b,", ":\n    print('y' * 1_000_000)\n    w, b,"),
-                         "print('x' * 5_000_000)", {}, ""),
-    "exit_in_function": ("perceptron_epoch", PERCEPTRON + "    import os\n    os._exit(1)", "",
-                         {"perceptron_epoch": "error"}, "the kernel died while running your function"),
-    "exit_at_top_level": ("softmax_ce_grad", None, "import os\nos._exit(1)", {}, ""),
-    "segfault": ("mlp_backward", "def mlp_backward(X, y, W1, b1, W2, b2):\n    import ctypes\n"
-                 "    return ctypes.string_at(0)", "", {"mlp_backward": "error"}, "the kernel died"),
-    "always_equal": ("perceptron_epoch", "class Yes:\n    def __eq__(self, other):\n        return True\n\n\n"
-                     + PERCEPTRON + "    return Yes()", "", {"perceptron_epoch": "failed"},
-                     "does not accept the result, a Yes"),
-    "fake_tensor": ("adam_step", "class T(torch.Tensor):\n    def __eq__(self, other):\n        return True\n\n"
-                    "    def allclose(self, *args, **kwargs):\n        return True\n\n\n"
-                    + ADAM + "    return tuple(x.as_subclass(T) for x in (theta, m, v))", "",
-                    {"adam_step": "failed"}, "does not accept the result"),
-    "mutates_input": ("adam_step", ADAM + "    m.mul_(beta1).add_((1 - beta1) * grad)\n"
-                      "    v.mul_(beta2).add_((1 - beta2) * grad * grad)\n"
-                      "    m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)\n"
-                      "    return theta - lr * m_hat / (v_hat.sqrt() + eps), m, v", "",
-                      {"adam_step": "failed"}, "arguments `m`, `v` were changed in place"),
-    "global_state": ("softmax_ce_grad", None, "import numpy as np\ntorch.manual_seed(123)\nnp.random.seed(1)\n"
-                     "torch.set_default_dtype(torch.float64)\ntorch.set_grad_enabled(False)", {}, ""),
-    "torch_numpy_patched": ("adam_step", ADAM + "    return theta, m, v",
-                            "import numpy as np\nnp.allclose = np.array_equal = lambda *a, **k: True\n"
-                            "np.testing.assert_allclose = lambda *a, **k: None\n"
-                            "torch.allclose = lambda *a, **k: True\ntorch.equal = lambda *a, **k: True\n"
-                            "torch.testing.assert_close = lambda *a, **k: None\n"
-                            "torch.Tensor.__eq__ = lambda self, other: torch.tensor(True)\n"
-                            "torch.save = lambda *a, **k: None\ntorch.load = lambda *a, **k: None",
-                            {"adam_step": "failed"}, "max relative error"),
-    "check_replaced": ("perceptron_epoch", PERCEPTRON + "    return w, b, 0",
-                       "import sys\nmp.exercises.check = lambda *a, **k: print('all cases correct')\n"
-                       "mp.exercises.compare = lambda *a, **k: []\nsys.modules['mpkit'] = None",
-                       {"perceptron_epoch": "failed"}, "max relative error"),
-    "banned_adam_alias": ("adam_step", "from torch.optim import Adam as A\n\n\n" + ADAM
-                          + ADAM_VIA_OPTIM.format(make="A"), "", {"adam_step": "failed"}, "calls torch.optim.Adam"),
-    "banned_adam_obfuscated": ("adam_step", ADAM + "    optim = __import__('importlib').import_module('torch.' + 'optim')\n"
-                               + ADAM_VIA_OPTIM.format(make="getattr(optim, 'Ad' + 'am')"), "",
-                               {"adam_step": "failed"}, "calls torch.optim.Adam"),
-    "banned_autograd": ("softmax_ce_grad", CE_VIA_AUTOGRAD, "", dict.fromkeys(BOTH_CE, "failed"),
-                        "calls torch.autograd.grad"),
-    "banned_autograd_engine": ("softmax_ce_grad", "def softmax_ce_grad(logits, y):\n"
-                               "    x = logits.clone().requires_grad_()\n"
-                               "    loss = -torch.log_softmax(x, 1)[torch.arange(len(y)), y].mean()\n"
-                               "    getattr(torch.autograd, 'back' + 'ward')(loss, inputs=[x])\n    return x.grad",
-                               "", dict.fromkeys(BOTH_CE, "failed"), "the autograd engine"),
-    "tampers_with_tracing": ("softmax_ce_grad", "import sys\n\n\n" + CE_VIA_AUTOGRAD.replace(
-                             "    x =", "    sys.setprofile(None)\n    x ="), "",
-                             dict.fromkeys(EXERCISES, "failed"), "interferes with the grader"),
-    "tampers_with_tracing_at_run_time": ("softmax_ce_grad", "import sys\n\n\ndef softmax_ce_grad(logits, y):\n"
-                                         "    getattr(sys, 'set' + 'profile')(None)  # hidden from the source check\n"
-                                         "    x = logits.clone().requires_grad_()\n"
-                                         "    loss = -torch.log_softmax(x, 1)[torch.arange(len(y)), y].mean()\n"
-                                         "    return getattr(torch.autograd, 'gr' + 'ad')(loss, x)[0]", "",
-                                         dict.fromkeys(BOTH_CE, "failed"), "switched off the grader's call tracing"),
-    "warnings_to_stderr": ("softmax_ce_grad", "import sys\nimport warnings\n\n\n" + CE_OK.replace(
-                           "    p =", "    warnings.warn('this is deprecated')\n    print('note', file=sys.stderr)\n    p ="),
-                           "print('a warning on stderr', file=sys.stderr)", {}, ""),
-}
+LIMITS = ["--timeout", "4", "--cell-timeout", "20", "--notebook-timeout", "50", "--budget", "60", "--memory", "2"]
+BUDGET, GRACE = 60, 5
+WALL_BOUND = 900  # seconds for the whole class (28 notebooks, 23 of them run, two at a time, under load)
+PEAK_BOUND_MB = 1200  # the grader's own resident memory (torch alone is ~300 MB)
+MARKER = "mpkit-attack-daemon"
 
 
 def _answers(nb):
@@ -132,141 +42,283 @@ def _answers(nb):
             for m in [re.search(r"^def (\w+)\(", c.source, re.M)] if m}
 
 
-def _adversarial(target, code, extra):
-    nb = nbformat.read(ROOT / "exercises" / CH1, as_version=4)
-    solved = _answers(nbformat.read(ROOT / "solutions" / CH1, as_version=4))
+def _solved(chapter=CH1, answers=None, cells=None, solved=True):
+    """The exercise notebook of ``chapter`` with the solution's answers (``solved``), except those in
+    ``answers`` {exercise: code}; ``cells`` {exercise: [source]} inserted after that exercise's answer."""
+    nb = nbformat.read(ROOT / "exercises" / chapter, as_version=4)
+    solution = _answers(nbformat.read(ROOT / "solutions" / chapter, as_version=4))
+    answers, cells = answers or {}, cells or {}
     for cell in list(nb.cells):
         m = re.search(r"^def (\w+)\(", cell.source, re.M) if cell.cell_type == "code" else None
-        if m and m[1] in solved:
-            cell.source = code if m[1] == target and code is not None else solved[m[1]]
-            if m[1] == target and extra:
-                nb.cells.insert(nb.cells.index(cell) + 1, nbformat.v4.new_code_cell(extra))
+        if m and m[1] in solution:
+            cell.source = answers.get(m[1], solution[m[1]] if solved else cell.source)
+            for k, source in enumerate(cells.get(m[1], [])):
+                nb.cells.insert(nb.cells.index(cell) + 1 + k, nbformat.v4.new_code_cell(source))
     return nb
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """{name: path} of every submission this file grades."""
-    tmp = tmp_path_factory.mktemp("submissions")
-    paths = {}
-    for name, (target, code, extra, _, _) in CASES.items():
-        paths[name] = tmp / f"{name}.ipynb"
-        nbformat.write(_adversarial(target, code, extra), paths[name])
-    (tmp / "solutions").mkdir()
-    for src in sorted((ROOT / "solutions").glob("*.ipynb")):  # a copy: others may be editing solutions/
-        paths[f"solution/{src.stem}"] = tmp / "solutions" / src.name
-        paths[f"solution/{src.stem}"].write_bytes(src.read_bytes())
-        fresh = exercises.make_exercise(nbformat.read(src, as_version=4), f"solutions/{src.name}")
-        paths[f"exercise/{src.stem}"] = tmp / f"exercise_{src.name}"
-        nbformat.write(fresh, paths[f"exercise/{src.stem}"])
-    for f in sorted(HERE.glob("*.ipynb")):
-        paths[f.stem] = f
+def _snapshot(*folders):
+    """{path: sha256} of every file under ``folders`` (links not followed)."""
+    out = {}
+    for folder in folders:
+        for top, dirs, files in os.walk(folder):
+            dirs[:] = [d for d in dirs if d != "__pycache__"]
+            for f in files:
+                p = os.path.join(top, f)
+                if not os.path.islink(p):
+                    out[p] = hashlib.sha256(Path(p).read_bytes()).hexdigest()
+    return out
+
+
+def _site_listing():
+    import sysconfig
+    site = Path(sysconfig.get_paths()["purelib"])
+    return site, {str(p) for p in site.iterdir()}
+
+
+def _build(folder, report):
+    """Write every submission of the class into ``folder``: {key: path}."""
+    paths, fill = {}, {"@CLASS@": str(folder), "@REPORT@": str(report), "@ROOT@": str(ROOT), "@MARKER@": MARKER}
+
+    def filled(text):
+        for key, value in fill.items():
+            text = text.replace(key, value)
+        return text
+    for name, s in SUBMISSIONS.items():
+        nb = _solved(CH1, {k: filled(v) for k, v in s["answers"].items()},
+                     {k: [filled(c) for c in v] for k, v in s["cells"].items()}, s["solved"])
+        paths[name] = folder / f"{name}.ipynb"
+        nbformat.write(nb, paths[name])
+    paths["classmate_a"] = folder / "classmate_a" / CH1
+    paths["classmate_a"].parent.mkdir()
+    nbformat.write(_solved(), paths["classmate_a"])
+    paths["classmate_b"] = folder / os.fsdecode(b"caf\xe9_\xff.ipynb")  # not UTF-8: the reports must cope
+    nbformat.write(_solved(), paths["classmate_b"])
+    paths["classmate_wrong"] = folder / "classmate_wrong.ipynb"
+    nbformat.write(_solved(CH1, {"perceptron_epoch": "def perceptron_epoch(X, y, w, b, lr=1.0):\n    return w, b, 0"}),
+                   paths["classmate_wrong"])
+    _special(folder, paths)
     return paths
 
 
-@pytest.fixture(scope="module")
-def before(built):
-    return {name: path.read_bytes() for name, path in built.items()}
+def _special(folder, paths):
+    """The submissions that are not made by replacing an answer: malformed files, links, other chapters."""
+    for f in sorted(HERE.glob("*.ipynb")):
+        paths[f.stem] = folder / f.name
+        paths[f.stem].write_bytes(f.read_bytes())
+    paths["other_chapter"] = folder / "other_chapter.ipynb"  # a solved chapter-3 exercise notebook
+    nbformat.write(_solved("03_unet.ipynb"), paths["other_chapter"])
+    (folder / "linked").mkdir()
+    paths["link_to_solutions"] = folder / "linked" / CH1
+    paths["link_to_solutions"].symlink_to(ROOT / "solutions" / CH1)
+    (folder / "linked_folder").symlink_to(ROOT / "solutions", target_is_directory=True)
+    nb = _solved()
+    for cell in nb.cells:
+        cell.metadata["tags"] = None
+    paths["tags_null"] = folder / "tags_null.ipynb"
+    paths["tags_null"].write_text(json.dumps(nb))
+    nb = json.loads(nbformat.writes(_solved()))
+    nb["cells"][2]["source"] = 42
+    paths["integer_source"] = folder / "integer_source.ipynb"
+    paths["integer_source"].write_text(json.dumps(nb))
+    (folder / "solution").mkdir()
+    paths["solution"] = folder / "solution" / CH1  # the instructors' notebook itself, known-wrong cell and all
+    paths["solution"].write_bytes((ROOT / "solutions" / CH1).read_bytes())
+    paths["exercise"] = folder / "exercise.ipynb"
+    nbformat.write(exercises.make_exercise(nbformat.read(ROOT / "solutions" / CH1, as_version=4),
+                                           f"solutions/{CH1}"), paths["exercise"])
+
+
+def _daemons():
+    """Host processes whose command line carries the attackers' marker."""
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if MARKER.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                out.append(int(pid))
+        except OSError:
+            pass
+    return out
 
 
 @pytest.fixture(scope="module")
-def graded(built, before):
-    """Every submission, graded in one parallel call: {name: Submission}."""
-    subs = grading.grade(list(built.values()), solutions=ROOT / "solutions", jobs=2, limits=FAST)
-    return dict(zip(built, subs))
+def run(tmp_path_factory):
+    """The class graded by one command: its report, rows by submission, and what was measured around it."""
+    from mpkit.exercises.report import clean
+
+    tmp = tmp_path_factory.mktemp("grading")
+    folder, report = tmp / "class", tmp / "out" / "report.json"
+    folder.mkdir()
+    report.parent.mkdir()
+    paths = _build(folder, report)
+    site, site_before = _site_listing()
+    guarded = [ROOT / "solutions", ROOT / "exercises", ROOT / "mpkit", folder]
+    before, free_before = _snapshot(*guarded), os.statvfs(tmp).f_bavail * os.statvfs(tmp).f_frsize
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict", "PYTHONPATH": str(ROOT)}
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "mpkit", "grade", str(folder), "--chapter", "01_neural_networks",
+                           "--json", str(report), "--jobs", "2", *LIMITS], env=env, capture_output=True,
+                          timeout=WALL_BOUND + 300, check=False)
+    wall = time.monotonic() - start
+    first = report.read_bytes()
+    time.sleep(20)  # the attackers' daemons would act now, after the grader has exited
+    data = json.loads(first)
+    rows = {r["path"]: r for r in data["submissions"]}
+    keys = {k: clean(os.path.relpath(p, folder), 200) for k, p in paths.items()}
+    return {"data": data, "rows": {k: rows.get(v) for k, v in keys.items()}, "wall": wall, "done": done,
+            "report": report, "first": first, "after": report.read_bytes(), "before": before,
+            "now": _snapshot(*guarded), "site": (site_before, _site_listing()[1]), "daemons": _daemons(),
+            "free": (free_before, os.statvfs(tmp).f_bavail * os.statvfs(tmp).f_frsize), "folder": folder}
 
 
-@pytest.mark.parametrize("name", CASES)
-def test_adversarial_submission_gets_exactly_its_score(graded, name):
-    target, _, _, verdicts, phrase = CASES[name]
-    sub = graded[name]
-    assert not sub.error, sub.error
-    got = {r.name: (r.status, r.score) for r in sub.results}
-    want = {ex: (verdicts.get(ex, "passed"), 0 if ex in verdicts else 1) for ex in EXERCISES}
-    assert got == want, "\n".join(f"{r.name}: {r.feedback}" for r in sub.results) + f"\n{sub.notes}"
-    feedback = " ".join(line for r in sub.results if r.name == target for line in r.feedback)
-    assert phrase in feedback
+def _statuses(row):
+    return {t["name"]: (t["extra_data"]["status"], t["score"]) for t in row["tests"]}
 
 
-def test_a_cell_that_kills_the_kernel_is_skipped_and_named(graded):
-    notes = " ".join(graded["exit_at_top_level"].notes)
-    assert "(`import os`) killed the kernel; the notebook was run again without it" in notes
+def _text(row, target=None):
+    """The feedback of ``target`` (all tests if None), the notes and the error of a report row."""
+    return " ".join([t["output"] for t in row["tests"] if target in (None, t["name"])] + [row["output"], row["error"]])
 
 
-def test_every_solution_notebook_scores_full_marks(graded):
-    solutions = {k: s for k, s in graded.items() if k.startswith("solution/")}
-    assert solutions
-    for name, sub in solutions.items():
-        assert sub.results and sub.score == sub.max_score, (name, [(r.name, r.feedback) for r in sub.results])
-        assert sub.seconds < 90, f"{name} took {sub.seconds:.0f} s to grade"  # seconds, not minutes
+@pytest.mark.parametrize("name", SUBMISSIONS)
+def test_adversarial_submission_gets_exactly_its_score(run, name):
+    s, row = SUBMISSIONS[name], run["rows"][name]
+    assert row is not None, f"{name} is missing from the report"
+    assert row["status"] == s["status"], (row["status"], row["error"])
+    want = {ex: (s["expect"].get(ex, "passed"), 0 if ex in s["expect"] else 1) for ex in EXERCISES}
+    assert _statuses(row) == want, _text(row)
+    for where, phrases in s["phrases"].items():
+        for phrase in [phrases] if isinstance(phrases, str) else phrases:
+            text = {"notes": row["output"], "error": row["error"], "flags": " ".join(row["flags"])}.get(
+                where, _text(row, where))
+            assert phrase in text, (where, phrase, text)
 
 
-def test_every_fresh_exercise_notebook_scores_zero_not_attempted(graded):
-    fresh = {k: s for k, s in graded.items() if k.startswith("exercise/")}
-    assert fresh
-    for name, sub in fresh.items():
-        assert sub.results and sub.score == 0, name
-        assert {r.status for r in sub.results} == {"not attempted"}, (name, [(r.name, r.feedback) for r in sub.results])
+def test_classmates_score_what_they_earned(run):
+    for name in ("classmate_a", "classmate_b", "solution", "tags_null"):
+        row = run["rows"][name]
+        assert row["status"] == "graded" and row["score"] == row["max_score"] == 4, (name, _text(row))
+    wrong = run["rows"]["classmate_wrong"]
+    assert _statuses(wrong) == {**{ex: ("passed", 1) for ex in EXERCISES}, "perceptron_epoch": ("failed", 0)}
+    blank = run["rows"]["exercise"]
+    assert {s for s, _ in _statuses(blank).values()} == {"not attempted"} and blank["score"] == 0
 
 
-def test_unreadable_notebooks_get_a_clear_error(graded):
-    assert graded["invalid_json"].error.startswith("not a valid notebook (JSON error at line 4")
-    assert graded["not_an_exercise"].error.startswith("not an exercise notebook")
-    assert graded["invalid_json"].score == graded["not_an_exercise"].score == 0
+def _attack(name):
+    return [k for k, s in SUBMISSIONS.items() if s["attack"] == name]
 
 
-def test_no_submission_file_is_modified(graded, built, before):
-    assert all(path.read_bytes() == before[name] for name, path in built.items())
+def test_attack_stealing_the_answers(run):
+    """solutions/, the repository, the grader's files and the other submissions are not in the sandbox:
+    a notebook that looks for them everywhere scores 0; calling the spec's reference scores 0."""
+    assert _attack("stealing the answers") == ["steal_solutions"]
+    assert run["rows"]["steal_solutions"]["score"] == 0
+    assert _statuses(run["rows"]["steal_reference_and_thread"])["perceptron_epoch"] == ("failed", 0)
 
 
-def test_time_limits_per_cell_and_for_the_whole_notebook(tmp_path):
-    cells = [(0, "while True:\n    pass"), (1, "import time\ntime.sleep(30)"), (2, "def f():\n    return 1")]
-    run = asyncio.run(_sandbox.run_submission(cells, [("f", tmp_path / "unused.pt", [])], tmp_path,
-                                              grading.Limits(cell=2, notebook=3, call=2)))
-    assert run.errors[0] == "cell 1 (`while True:`) did not finish within 2 s and was interrupted"
-    assert run.notes == ["your notebook ran longer than 3 s: cell 3 (`def f():`) and the cells after it were not run"]
-    assert run.calls["f"].kind == "done" and run.calls["f"].meta["defined"] is False
+def test_attack_harming_classmates(run):
+    """No file of the class, the repository or site-packages changed; no process of a notebook outlived
+    the grader; the space a notebook filled was its own; a fork bomb stays in its sandbox."""
+    assert run["now"] == run["before"], sorted(set(run["now"].items()) ^ set(run["before"].items()))[:5]
+    assert run["site"][0] == run["site"][1]
+    assert run["daemons"] == [], "a notebook's process outlived the grader"
+    assert run["free"][0] - run["free"][1] < 100 * 2**20, "a notebook filled the disk"
+    for name in ("write_everywhere", "daemon", "resources"):
+        assert run["rows"][name]["status"] == "graded", name
+    for name in ("classmate_a", "classmate_b"):
+        assert run["rows"][name]["score"] == 4
+    assert run["rows"]["classmate_wrong"]["score"] == 3
 
 
-def test_static_check_follows_aliases_and_helpers():
-    cells = ["import torch.optim as o\nfrom torch.autograd import grad as g",
-             "def helper(x):\n    return g(x.sum(), x)\n\ndef f(x, grad):\n    return helper(x) + grad",
-             "def h(theta):\n    return o.Adam([theta])", "def k(loss):\n    loss.backward()"]
-    assert grading.static_banned(cells, "f", ["torch.autograd.grad"]) == ["torch.autograd.grad"]
-    assert grading.static_banned(cells, "h", ["torch.optim.Adam"]) == ["torch.optim.Adam"]
-    assert grading.static_banned(cells, "k", ["torch.Tensor.backward"]) == ["torch.Tensor.backward"]
-    assert grading.static_banned(["def f(grad):\n    return grad * 2"], "f", ["torch.autograd.grad"]) == []
+def test_attack_falsifying_the_record(run):
+    """The report is complete when the grader exits and no daemon rewrites it afterwards; the trusted
+    spec, mpkit and the venv stay as they were; a classmate's wrong answer stays wrong."""
+    assert run["first"] == run["after"] and run["data"]["status"] == "complete"
+    assert not (ROOT / "mpkit" / "evil.py").exists() and not (run["folder"] / "evil.txt").exists()
+    assert not any(p.endswith("evil.pth") for p in run["site"][1])
+    assert _statuses(run["rows"]["classmate_wrong"])["perceptron_epoch"] == ("failed", 0)
+    assert _statuses(run["rows"]["bypass_engine"])["perceptron_epoch"] == ("failed", 0)
 
 
-def test_cli_exit_status_and_json_report(tmp_path, capsys):
-    report, results = tmp_path / "report.json", tmp_path / "results.json"
-    assert main(["grade", str(HERE), "--json", str(report)]) == 0  # bad submissions: grading still worked
-    out = capsys.readouterr().out
-    assert "invalid_json.ipynb" in out and "not an exercise notebook" in out
-    data = json.loads(report.read_text())
-    assert set(data) == {"submissions", "totals"} and data["totals"]["submissions"] == 2
-    for sub in data["submissions"]:
-        assert {"path", "score", "max_score", "execution_time", "output", "tests"} <= set(sub)
-        assert sub["score"] == 0 and sub["output"]
-    assert main(["grade", str(HERE / "not_an_exercise.ipynb"), "--gradescope", str(results)]) == 0
-    assert set(json.loads(results.read_text())) == {"score", "execution_time", "output", "tests"}
-    for argv in (["grade", str(tmp_path / "missing.ipynb")], ["grade", str(tmp_path)],
-                 ["grade", str(HERE), "--gradescope", str(results)]):
-        with pytest.raises(SystemExit) as exit_:
-            main(argv)
-        assert exit_.value.code == 2
-    assert "no such file or folder" in capsys.readouterr().err
+def test_attack_bypassing_banned_calls(run):
+    """The engine's entry points are traced at run time; a thread started by the notebook does not
+    exist when the functions are called; obfuscation puts the notebook before a human."""
+    assert run["rows"]["bypass_engine"]["score"] == 1
+    assert run["rows"]["steal_reference_and_thread"]["score"] == 1
+    row = run["rows"]["obfuscated"]
+    assert row["score"] == 0 and {t["extra_data"]["status"] for t in row["tests"]} == {"review"}
+    assert [t["extra_data"]["graded_as"] for t in row["tests"]] == ["failed", "failed", "passed", "passed"]
 
 
-def test_json_report_of_graded_submissions_follows_gradescope(graded):
-    rep = report([graded["banned_autograd"], graded["solution/01_neural_networks"]], 1.0)
-    json.dumps(rep)  # serialisable
-    tests = rep["submissions"][0]["tests"]
-    assert [t["name"] for t in tests] == EXERCISES
-    for t in tests:
-        assert set(t) == {"name", "score", "max_score", "status", "output", "extra_data"}
-        assert t["status"] in ("passed", "failed") and t["extra_data"]["status"] in grading.STATUSES
-    assert rep["totals"]["score"] == 2 + 4 and rep["totals"]["max_score"] == 8
-    assert set(gradescope(graded["raises"])) == {"score", "execution_time", "output", "tests"}
-    assert "softmax_ce_grad: failed — `softmax_ce_grad` calls torch.autograd.grad" in table(
-        [graded["banned_autograd"]])
+def test_attack_losing_the_report(run):
+    """Under a strict UTF-8 stdout, with a non-UTF-8 file name, an unencodable exception message, a
+    malformed notebook and a sparse result, the run ends with exit status 0 and a complete report."""
+    done = run["done"]
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
+    out = done.stdout.decode("utf-8")  # strict: the table is valid UTF-8
+    assert out.startswith("isolation: bwrap") and "class summary (01_neural_networks):" in out
+    assert "caf\\udce9_\\udcff.ipynb" in out and "\x1b" not in out
+    assert run["rows"]["integer_source"]["status"] == "invalid"
+    assert "the source of cell 3 is not text" in run["rows"]["integer_source"]["error"]
+    assert run["rows"]["invalid_json"]["error"].startswith("not a valid notebook (JSON error at line 4")
+    assert run["rows"]["not_an_exercise"]["status"] == "invalid"
+    assert all(r is not None for r in run["rows"].values())
+    totals = run["data"]["totals"]
+    assert totals["pending"] == 0 and totals["failed"] == 0 and totals["submissions"] == len(run["rows"])
+
+
+def test_attack_exhausting_the_grader(run):
+    """Floods of output, a flooded channel, a huge result, memory hogs and hung cells cost their own
+    submission only; the grader's memory and the run's wall time stay within bounds."""
+    assert run["data"]["totals"]["grader_peak_mb"] < PEAK_BOUND_MB
+    assert run["wall"] < WALL_BOUND
+    assert max(r["execution_time"] for r in run["data"]["submissions"]) <= BUDGET + 3 * GRACE
+    assert run["rows"]["slow"]["execution_time"] >= BUDGET
+    stuck = run["rows"]["wrong_device_and_stuck"]  # a call that ignores interrupts costs its exercise, no re-run
+    assert "run again" not in stuck["output"] and stuck["execution_time"] < BUDGET
+
+
+def test_attack_gaming_the_assignment(run):
+    """The chapter is pinned: another chapter's notebook is refused; a link into solutions/ is not
+    followed; a linked folder is not entered; no submission can score more than the assignment's 4."""
+    other = run["rows"]["other_chapter"]
+    assert other["status"] == "invalid" and "`03_unet`" in other["error"] and other["score"] == 0
+    link = run["rows"]["link_to_solutions"]
+    assert link["status"] == "invalid" and "outside the submission folder" in link["error"]
+    assert not any(r["path"].startswith("linked_folder") for r in run["data"]["submissions"])
+    assert max(r["max_score"] for r in run["data"]["submissions"]) == 4
+
+
+def test_class_summary_in_the_report(run):
+    summary = run["data"]["summary"]["01_neural_networks"]
+    assert list(summary) == EXERCISES
+    graded = sum(r["status"] == "graded" for r in run["data"]["submissions"])
+    for e in summary.values():
+        assert e["graded"] == graded and 0 < e["passed"] < graded
+        assert e["pass_rate"] == round(e["passed"] / graded, 3) and e["most_common_count"] >= 1
+
+
+@pytest.fixture(scope="module")
+def other_chapters(tmp_path_factory):
+    """The solutions of the other chapters and their blank exercise notebooks, through the Python API."""
+    tmp, paths = tmp_path_factory.mktemp("chapters"), {}
+    for src in sorted((ROOT / "solutions").glob("*.ipynb"))[1:]:
+        (tmp / "solution").mkdir(exist_ok=True)
+        paths[f"solution/{src.stem}"] = tmp / "solution" / src.name
+        paths[f"solution/{src.stem}"].write_bytes(src.read_bytes())
+        paths[f"exercise/{src.stem}"] = tmp / f"exercise_{src.name}"
+        nbformat.write(exercises.make_exercise(nbformat.read(src, as_version=4), f"solutions/{src.name}"),
+                       paths[f"exercise/{src.stem}"])
+    subs = grading.grade(list(paths.values()), solutions=ROOT / "solutions", jobs=2,
+                         limits=grading.Limits(cell=60, notebook=240, call=20))
+    return dict(zip(paths, subs))
+
+
+def test_every_solution_scores_full_marks_and_every_blank_exercise_zero_in_the_sandbox(other_chapters):
+    assert other_chapters
+    for name, sub in other_chapters.items():
+        assert sub.status == "graded" and sub.results, (name, sub.error)
+        if name.startswith("solution/"):
+            assert sub.score == sub.max_score, (name, [(r.name, r.feedback) for r in sub.results])
+        else:
+            assert sub.score == 0 and {r.status for r in sub.results} == {"not attempted"}, name

@@ -12,7 +12,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mpkit import exercises, grading
+from mpkit import exercises
+from mpkit.exercises import grading
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))

@@ -1,20 +1,194 @@
-"""Sphinx extension: keep the built site free of CDN scripts.
+"""Sphinx extension: a light site that works offline.
 
-Plotly's ``notebook`` renderer (how the build embeds figures, with plotly.js inlined) also writes
-``<script src="https://cdnjs.cloudflare.com/.../mathjax/...">`` into every figure's HTML; plotly 7
-hard-codes it. The page already loads MathJax from ``_static`` (sphinx-mathjax-offline), so the tag
-is removed here: offline it would only fail, online it would load a second MathJax.
+- **plotly.js once, from ``_static``, and only as much of it as a page needs.** Plotly's ``notebook``
+  renderer (how the build embeds figures) inlines the whole plotly.js (4.8 MB) into the first figure of
+  every notebook. Here that inline script becomes a deferred ``<script src>``, which the browser caches
+  across pages, and each figure is drawn once MathJax has typeset the page (parsing is not held up by
+  plotly, so math appears sooner). A page whose traces are
+  all cartesian (scatter, heatmap, bar, contour …) loads plotly's official cartesian bundle of the same
+  version (1.5 MB, vendored from npm by ``make vendor``); any other page loads the full plotly.js,
+  written once to ``_static/plotly/``. Plotly's CDN MathJax tag is dropped: the page has MathJax.
+- **Progress bars without a widget manager.** tqdm's bars are ipywidgets (an HBox of HTML, a progress
+  bar and HTML) whose final state the build saved. When every widget of a page is of that kind, it is
+  drawn here as plain HTML (styled in ``mp.css`` for light and dark mode) and the page loads neither
+  require.js nor the 3.6 MB widget manager; other widgets keep the widget manager, which then finds its
+  icon fonts through a ``requirejs.config`` (it looks for them next to its AMD module id).
+- **Only the MathJax files the pages use.** MathJax 3 comes from the pinned ``sphinx-mathjax-offline``
+  package, but instead of its whole distribution (24 MB) only the CommonHTML bundle, its web fonts and
+  the TeX extensions that MathJax's autoload fetches on demand (``\\boldsymbol`` …) are copied.
+- **No Thebe** (no live-code server: its config is declared twice on notebook pages, a console error),
+  **no source maps, no translation catalogues, no TrueType copies of woff2 fonts** in ``_static``:
+  nothing a reader's browser fetches.
 """
+from __future__ import annotations
+
+import hashlib
+import html
+import importlib.util
+import json
 import re
+import shutil
+from pathlib import Path
 
 PLOTLY_CDN_MATHJAX = re.compile(r'<script src="https://cdnjs\.cloudflare\.com/ajax/libs/mathjax/[^"]*"></script>')
+# The inline bundle starts with plotly.js's licence header; an inline script cannot contain "</script>".
+PLOTLY_INLINE = re.compile(r"<script>(/\*\*\s*\*\s*plotly\.js v([0-9][\w.\-]*).*?)</script>", re.S)
+NEWPLOT = re.compile(r'Plotly\.newPlot\(\s*"[^"]*",\s*')
+FIGURE_SCRIPT = re.compile(r"<script>(\s*window\.PLOTLYENV=.*?)</script>", re.S)
+# Figures are drawn once MathJax has typeset the page (or at once on a page without math): drawing them
+# while the page is parsed would delay MathJax, which starts only when parsing is done.
+DRAW_FIGURES = """<script>(function () {
+  function draw() { document.querySelectorAll("script.mp-plotly-figure").forEach(function (s) { (0, eval)(s.textContent); }); }
+  function start() { var p = window.MathJax && window.MathJax.startup && window.MathJax.startup.promise;
+                     if (p) { p.then(draw, draw); } else { draw(); } }
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
+})();</script>"""
+CARTESIAN = {"bar", "box", "contour", "heatmap", "histogram", "histogram2d", "histogram2dcontour", "image",
+             "pie", "scatter", "scatterternary", "violin"}  # the trace modules of plotly-cartesian.min.js
+CARTESIAN_JS = "vendor/plotly-cartesian.min.js"
+MATHJAX_SUBSET = ["tex-chtml.js", "input/tex/extensions", "output/chtml/fonts/woff-v2"]
+MATHJAX_UNUSED = ["input/tex/extensions/all-packages.js"]  # every extension in one file; autoload loads singly
+THEBE_FILES = ("sphinx-thebe.js", "sphinx-thebe.css")
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+WIDGET_VIEW = re.compile(r'<script type="application/vnd\.jupyter\.widget-view\+json">(.*?)</script>', re.S)
+WIDGET_FILES = ("vendor/require.js", "vendor/html-manager/embed-amd.js")
+STATIC_WIDGETS = {"HBoxModel", "VBoxModel", "HTMLModel", "LabelModel", "FloatProgressModel", "IntProgressModel",
+                  "LayoutModel", "HTMLStyleModel", "LabelStyleModel", "ProgressStyleModel", "DescriptionStyleModel"}
 
 
-def _strip_cdn_mathjax(app, pagename, templatename, context, doctree):
+def mathjax_source() -> Path:
+    """The MathJax distribution inside the installed ``sphinx-mathjax-offline`` package."""
+    spec = importlib.util.find_spec("sphinx-mathjax-offline")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("sphinx-mathjax-offline is not installed (it is pinned in requirements.txt)")
+    return Path(next(iter(spec.submodule_search_locations))) / "static" / "mathjax"
+
+
+def _version_of(js_path: Path) -> str | None:
+    m = re.search(r"plotly\.js \([^)]*\) v([0-9][\w.\-]*)", js_path.read_text(encoding="utf-8")[:400]) \
+        if js_path.exists() else None
+    return m.group(1) if m else None
+
+
+def trace_types(body: str) -> set[str]:
+    """The trace types of every plotly figure in a page body (a trace without ``type`` is a scatter)."""
+    types, dec = set(), json.JSONDecoder()
+    for m in NEWPLOT.finditer(body):
+        try:
+            traces, _ = dec.raw_decode(body, m.end())
+            types |= {t.get("type", "scatter") for t in traces}
+        except (ValueError, AttributeError):  # not the renderer's usual JSON: take the full bundle
+            types.add("?")
+    return types
+
+
+def _plotly_src(app, context, js: str, version: str, types: set[str]) -> str:
+    """Where this page loads plotly.js from: the cartesian bundle if it suffices, else the full one."""
+    static = Path(app.outdir) / "_static"
+    vendored = [Path(app.confdir or app.srcdir, d, CARTESIAN_JS) for d in app.config.html_static_path]  # the source copy
+    if types <= CARTESIAN and any(_version_of(v) == version for v in vendored):
+        return context["pathto"]("_static/" + CARTESIAN_JS, 1)
+    rel = f"plotly/plotly-{version}-{hashlib.sha256(js.encode()).hexdigest()[:12]}.js"
+    out = static / rel
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.with_suffix(".tmp").write_text(js, encoding="utf-8")
+        out.with_suffix(".tmp").replace(out)
+    return context["pathto"]("_static/" + rel, 1)
+
+
+def _widget_html(models: dict, model_id: str) -> str:
+    """Static HTML for one saved widget (boxes, HTML, labels, progress bars)."""
+    model = models[model_id]
+    name, st = model["model_name"], model["state"]
+    if name in ("HBoxModel", "VBoxModel"):
+        kids = "".join(_widget_html(models, c.removeprefix("IPY_MODEL_")) for c in st.get("children", []))
+        return f'<div class="mp-widget mp-{name[:4].lower()}">{kids}</div>'
+    if name == "HTMLModel":
+        return f'<span class="mp-widget-text">{st.get("value", "")}</span>'
+    if name == "LabelModel":
+        return f'<span class="mp-widget-text">{html.escape(str(st.get("value", "")))}</span>'
+    lo, hi, v = float(st.get("min", 0)), float(st.get("max", 100)), float(st.get("value", 0))
+    pct = 0.0 if hi <= lo else max(0.0, min(100.0, 100 * (v - lo) / (hi - lo)))
+    style = st.get("bar_style") or "info"
+    return (f'<span class="mp-progress mp-progress-{style}" role="progressbar" aria-valuemin="{lo:g}" '
+            f'aria-valuemax="{hi:g}" aria-valuenow="{v:g}"><span style="width: {pct:.1f}%"></span></span>')
+
+
+def _static_widgets(context, scripts) -> bool:
+    """Draw the page's widgets as HTML if all are boxes, text and progress bars; True if done."""
+    state = next((s for s in scripts if getattr(s, "attributes", {}).get("type") == WIDGET_STATE), None)
+    if state is None or "body" not in context:
+        return False
+    models = json.loads(state.attributes["body"])["state"]
+    if any(m["model_name"] not in STATIC_WIDGETS for m in models.values()):
+        return False
+    context["body"] = WIDGET_VIEW.sub(lambda m: _widget_html(models, json.loads(m.group(1))["model_id"]),
+                                      context["body"])
+    scripts[:] = [s for s in scripts if s is not state
+                  and not str(getattr(s, "filename", None) or "").endswith(WIDGET_FILES)]
+    return True
+
+
+def _page(app, pagename, templatename, context, doctree):
+    scripts = context.get("script_files")  # the builder's own list (add_js_file appends to it): edit in place
     if "body" in context:
-        context["body"] = PLOTLY_CDN_MATHJAX.sub("", context["body"])
+        body = PLOTLY_CDN_MATHJAX.sub("", context["body"])
+        types = trace_types(body)
+        body = PLOTLY_INLINE.sub(
+            lambda m: f'<script defer src="{_plotly_src(app, context, m.group(1), m.group(2), types)}"></script>', body)
+        body, n = FIGURE_SCRIPT.subn(r'<script type="text/plain" class="mp-plotly-figure">\1</script>', body)
+        context["body"] = body + (DRAW_FIGURES if n else "")
+    if scripts is not None:
+        scripts[:] = [s for s in scripts if not str(getattr(s, "filename", None) or "").endswith(THEBE_FILES)
+                      and "THEBE_JS_URL" not in str(getattr(s, "attributes", {}).get("body", ""))]
+        if not _static_widgets(context, scripts):
+            names = [str(getattr(s, "filename", None) or "") for s in scripts]
+            if any(n.endswith(WIDGET_FILES[1]) for n in names):
+                folder = context["pathto"]("_static/vendor/html-manager", 1)
+                app.add_js_file(None, body='requirejs.config({paths: {"@jupyter-widgets/html-manager/dist": "%s"}});'
+                                % folder)
+                config = scripts.pop()  # right after require.js, before embed-amd.js (equal priorities keep order)
+                scripts.insert(next(i for i, n in enumerate(names) if n.endswith(WIDGET_FILES[0])) + 1, config)
+    if "css_files" in context:
+        context["css_files"][:] = [c for c in context["css_files"]
+                                   if not str(getattr(c, "filename", None) or "").endswith(THEBE_FILES)]
+
+
+def _finish(app, exception):
+    if exception is not None or app.builder.format != "html":
+        return
+    static = Path(app.outdir) / "_static"
+    src, dst = mathjax_source(), static / "mathjax"
+    shutil.rmtree(dst, ignore_errors=True)
+    for part in MATHJAX_SUBSET:
+        if (src / part).is_dir():
+            shutil.copytree(src / part, dst / part)
+        else:
+            (dst / part).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src / part, dst / part)
+    for part in MATHJAX_UNUSED:
+        (dst / part).unlink(missing_ok=True)
+    # Source maps (read only by developer tools), Thebe, and the theme's TrueType icon fonts: its CSS
+    # lists woff2 first, which every current browser takes.
+    for f in [*static.rglob("*.map"), *static.glob("sphinx-thebe.*"), *static.glob("vendor/fontawesome/webfonts/*.ttf")]:
+        f.unlink()
+    shutil.rmtree(static / "locales", ignore_errors=True)  # gettext catalogues: read by Sphinx, not browsers
+    pages = [p.read_text(encoding="utf-8", errors="ignore") for p in Path(app.outdir).rglob("*.html")]
+    if not any(WIDGET_FILES[1] in p for p in pages):  # every widget was drawn as HTML
+        for rel in WIDGET_FILES:
+            (static / rel).unlink(missing_ok=True)
+        shutil.rmtree(static / "vendor" / "html-manager", ignore_errors=True)
+    if not any(CARTESIAN_JS in p for p in pages):
+        (static / CARTESIAN_JS).unlink(missing_ok=True)
+    # The root index.html is sphinx-external-toc's redirect (written before this runs): give it the icon too,
+    # or a browser opening the site asks for /favicon.ico.
+    index, icon = Path(app.outdir) / "index.html", app.config.html_favicon
+    if icon and index.exists() and "Refresh" in index.read_text() and 'rel="icon"' not in index.read_text():
+        index.write_text(f'<link rel="icon" href="_static/{Path(icon).name}" />\n' + index.read_text())
 
 
 def setup(app):
-    app.connect("html-page-context", _strip_cdn_mathjax)
-    return {"parallel_read_safe": True, "parallel_write_safe": True}
+    app.connect("html-page-context", _page, priority=900)  # after myst-nb has added the page's scripts
+    app.connect("build-finished", _finish, priority=900)  # after sphinx-external-toc wrote index.html
+    return {"parallel_read_safe": True, "parallel_write_safe": False}

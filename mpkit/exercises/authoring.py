@@ -18,8 +18,10 @@ import re
 import shutil
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import nbformat
+if TYPE_CHECKING:  # nbformat is imported where it is used: `import mpkit` in a notebook stays light
+    import nbformat
 
 BEGIN = re.compile(r"^(?P<indent>[ \t]*)# BEGIN SOLUTION(?:\s*(?:hint:)?\s*(?P<hint>.*))?$")
 END = re.compile(r"^[ \t]*# END SOLUTION\s*$")
@@ -74,6 +76,8 @@ def make_exercise(nb: nbformat.NotebookNode, source_name: str = "") -> nbformat.
 
 def render(nb: nbformat.NotebookNode) -> str:
     """Notebook JSON exactly as stored in the repository (stable, so staleness is a string compare)."""
+    import nbformat
+
     return nbformat.writes(nb, version=4) + "\n"
 
 
@@ -90,6 +94,8 @@ def generate(src_dir: Path, dst_dir: Path, *, check_only: bool = False) -> list[
     stale = []
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for src in sorted(Path(src_dir).glob("*.ipynb")):
+        import nbformat
+
         nb = nbformat.read(src, as_version=4)
         text = render(make_exercise(nb, source_name=f"{Path(src_dir).name}/{src.name}"))
         dst = Path(dst_dir) / src.name

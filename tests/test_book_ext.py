@@ -1,0 +1,74 @@
+"""The book's Sphinx extensions on small inputs (no build): plotly bundle choice, static progress bars,
+bibliography labels, the exercises overview."""
+import sys
+from pathlib import Path
+
+import pytest
+from pybtex.database import Entry, Person
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "book" / "_ext"))
+import bibstyle  # noqa: E402
+import exercise_list  # noqa: E402
+import offline_assets  # noqa: E402
+
+
+def _figure(traces: str) -> str:
+    return f'<script>window.PLOTLYENV={{}}; if (x) {{ Plotly.newPlot(  "id-1",  {traces}, {{"template": {{"data": {{"surface": [{{"type": "surface"}}]}}}}}})}};</script>'
+
+
+def test_trace_types_reads_the_traces_not_the_template():
+    body = _figure('[{"type": "heatmap", "z": [[1]]}, {"x": [1], "y": [2]}]')
+    assert offline_assets.trace_types(body) == {"heatmap", "scatter"}  # a trace without type is a scatter
+    assert offline_assets.trace_types(_figure('[{"type": "scatter3d"}]')) == {"scatter3d"}
+    assert offline_assets.trace_types(body) <= offline_assets.CARTESIAN
+    assert not offline_assets.trace_types(_figure('[{"type": "scatter3d"}]')) <= offline_assets.CARTESIAN
+
+
+def test_unreadable_figure_takes_the_full_bundle():
+    assert "?" in offline_assets.trace_types('Plotly.newPlot("id", not json)')
+
+
+def test_vendored_cartesian_bundle_matches_the_plotly_js_that_plotly_embeds():
+    from plotly.offline._plotlyjs_version import __plotlyjs_version__ as embedded
+
+    path = ROOT / "book" / "_static" / offline_assets.CARTESIAN_JS
+    if not path.exists():
+        pytest.skip("`make vendor` has not run")
+    assert offline_assets._version_of(path) == embedded, "re-run `make vendor` (rm book/_static/vendor first)"
+
+
+def test_progress_bar_is_drawn_from_the_saved_widget_state():
+    models = {
+        "box": {"model_name": "HBoxModel", "state": {"children": ["IPY_MODEL_a", "IPY_MODEL_b", "IPY_MODEL_c"]}},
+        "a": {"model_name": "HTMLModel", "state": {"value": "train: 75%"}},
+        "b": {"model_name": "FloatProgressModel", "state": {"min": 0, "max": 40, "value": 30, "bar_style": ""}},
+        "c": {"model_name": "LabelModel", "state": {"value": "30/40 <eta>"}},
+    }
+    html = offline_assets._widget_html(models, "box")
+    assert html.startswith('<div class="mp-widget mp-hbox">') and "train: 75%" in html
+    assert 'style="width: 75.0%"' in html and 'aria-valuenow="30"' in html and 'aria-valuemax="40"' in html
+    assert "30/40 &lt;eta&gt;" in html  # a label is text, not markup
+    models["b"]["state"].update(value=50)  # beyond max: a full bar, not an overflowing one
+    assert 'style="width: 100.0%"' in offline_assets._widget_html(models, "box")
+
+
+def test_bibliography_label_is_the_citation_text():
+    labels = bibstyle.AuthorYearLabels()
+
+    def entry(*authors, year="2015"):
+        return Entry("article", fields={"year": year}, persons={"author": [Person(a) for a in authors]})
+
+    assert labels.format_label(entry("Rosenblatt, Frank", year="1958")) == "Rosenblatt, 1958"
+    assert labels.format_label(entry("Kingma, Diederik P.", "Ba, Jimmy")) == "Kingma and Ba, 2015"
+    assert labels.format_label(entry("Long, J.", "Shelhamer, E.", "Darrell, T.")) == "Long et al., 2015"
+    assert labels.format_label(entry("Everingham, M.", "Van Gool, Luc", "Williams, C.", year="2010")) \
+        == "Everingham et al., 2010"
+    same = [entry("Smith, A."), entry("Smith, B.")]
+    assert list(labels.format_labels(same)) == ["Smith, 2015a", "Smith, 2015b"]
+
+
+def test_exercise_overview_names_every_exercise_function():
+    for nb in sorted((ROOT / "exercises").glob("*.ipynb")):
+        names = exercise_list.functions(nb)
+        assert len(names) >= 4, f"{nb.name}: found only {names} in its exercise-spec cells"
