@@ -1,6 +1,6 @@
 """`make bench`: every chapter's training time and metric against its target, and the loops side by side.
 
-    python benchmarks/bench.py [--profiles quick full] [--chapters 01 05] [--rounds 7] [--no-loops]
+    python benchmarks/bench.py [--profiles quick full] [--chapters 01 05] [--rounds 7] [--no-loops | --loops-only]
 
 Each chapter notebook is executed as a reader runs it (nbclient, a fresh kernel, in a temporary folder)
 with ``MP_PROFILE`` set and ``MP_RECORD_FILE`` pointing at a file into which its ``mp.record`` calls write
@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chapters", nargs="*", default=None, help="chapter numbers or stems (default: all)")
     ap.add_argument("--rounds", type=int, default=7, help="interleaved rounds of the loop comparison")
     ap.add_argument("--no-loops", action="store_true", help="skip the loop comparison")
+    ap.add_argument("--loops-only", action="store_true", help="only the loop comparison, no notebook")
     ap.add_argument("--timeout", type=int, default=1800, help="seconds per notebook cell")
     args = ap.parse_args(argv)
     paths = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
     new = {"machine": info, "date": datetime.date.today().isoformat(), "commit": commit.strip(), "chapters": []}
-    for profile in args.profiles:
+    for profile in [] if args.loops_only else args.profiles:
         for path in paths:
             row = run_notebook(path, profile, args.timeout)
             models = ", ".join(f"{m['model']} {m['value']:.4g} (target {m['target']:.4g}, {'met' if m['met'] else 'MISSED'}"

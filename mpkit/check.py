@@ -55,7 +55,8 @@ def assert_close(actual: object, expected: object, *, rtol: float = 1e-7, atol: 
                  name: str = "value", quiet: bool = False) -> None:
     """Assert ``|actual - expected| <= atol + rtol * |expected|`` elementwise.
 
-    Works on tensors, arrays and scalars of any (equal) shape; compares in float64 on the CPU.
+    Works on tensors, arrays and scalars of any (equal) shape; compares in float64 on the CPU (complex
+    values by their real and imaginary parts, an extra last index 0 / 1 in the message).
     On failure the message gives the worst element, its index and both values. On success one line
     ``✓ name: max |Δ| = ...`` is printed unless ``quiet``. Returns nothing, so that a check ending a
     notebook cell prints only its line; `max_abs_error` returns the error instead.
@@ -69,6 +70,8 @@ def _close(actual: object, expected: object, *, rtol: float, atol: float, name: 
     a, e = _as_tensor(actual), _as_tensor(expected)
     if a.shape != e.shape:
         raise AssertionError(f"{name}: shape {tuple(a.shape)} != expected {tuple(e.shape)}")
+    if a.is_complex() or e.is_complex():  # real and imaginary parts both compared (a last index 0 / 1)
+        a, e = (torch.view_as_real(t.to("cpu", torch.complex128).resolve_conj()) for t in (a, e))
     a, e = a.to("cpu", torch.float64), e.to("cpu", torch.float64)
     if a.numel() == 0:
         return 0.0

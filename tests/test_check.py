@@ -68,3 +68,12 @@ def test_mc_mean_standard_error_and_assert_mc():
         assert_mc(samples, 3.1)
     with pytest.raises(ValueError, match="at least 2 samples"):
         mp.mc_mean(torch.ones(1))
+
+
+def test_assert_close_compares_imaginary_parts_too():
+    mp.check.assert_close(torch.tensor([0.5j]), torch.tensor([0.5j]), quiet=True)
+    with pytest.raises(AssertionError, match="not close"):
+        mp.check.assert_close(torch.tensor([0.5j]), torch.tensor([-0.5j]), quiet=True)
+    with pytest.raises(AssertionError, match="not close"):
+        mp.check.assert_close(torch.tensor([1.0 + 0j]), torch.tensor([1.0 + 1e-3j]), quiet=True)
+    mp.check.assert_close(torch.tensor([2.0]), torch.tensor([2.0 + 0j]), quiet=True)   # a real against a complex
