@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--profiles", nargs="+", default=["quick"], choices=mp.env.PROFILES)
     ap.add_argument("--chapters", nargs="*", default=None, help="chapter numbers or stems (default: all)")
-    ap.add_argument("--rounds", type=int, default=7, help="interleaved rounds of the loop comparison")
+    ap.add_argument("--rounds", type=int, default=15, help="interleaved rounds of the loop comparison")
     ap.add_argument("--no-loops", action="store_true", help="skip the loop comparison")
     ap.add_argument("--loops-only", action="store_true", help="only the loop comparison, no notebook")
     ap.add_argument("--timeout", type=int, default=1800, help="seconds per notebook cell")
