@@ -136,6 +136,9 @@ def gen2d(name: str, *, n_train: int = 8_000, n_test: int = 2_000, seed: int = 0
     scaled by the fixed constants of `MOONS` to about zero mean and unit variance per axis.
     ``X``: (N, 2) float32; ``y``: (N,) int64, the mode (0..7) or the moon (0, 1) each point came from.
     Train and test come from separate streams: the train set does not change with ``n_test``.
+    The moons are stratified (scikit-learn spaces the points evenly along each curve before the noise), so
+    two such sets are closer to each other than two i.i.d. samples would be: a two-sample distance between
+    them is no floor for a sampler's (draw the floor's points at random from a larger set).
     """
     if name not in GEN2D:
         raise ValueError(f"unknown 2-D benchmark {name!r}; choose one of {GEN2D}")
