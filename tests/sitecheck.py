@@ -225,7 +225,19 @@ class Site:
             rep.console_errors.append(f"page did not finish drawing within {timeout_ms} ms: {str(e)[:300]}")
         finally:
             page.close()
+        rep.failed_requests = [f for f in rep.failed_requests if not self._aborted_but_served(f)]
         return rep
+
+    def _aborted_but_served(self, failure: str) -> bool:
+        """A request the browser aborted (net::ERR_ABORTED: e.g. the redirect page index.html navigates away
+        while its favicon loads) whose file the server does serve: no missing asset. Anything else stays."""
+        if not failure.endswith("(net::ERR_ABORTED)"):
+            return False
+        url = failure.rsplit(" (", 1)[0]
+        try:
+            return self.context.request.get(url).status == 200
+        except Exception:
+            return False
 
     def typeset_ms(self, path: str, timeout_ms: int = 30_000) -> float | None:
         """Open ``path`` again (cache warm) and return when MathJax finished typesetting, in ms after opening."""
