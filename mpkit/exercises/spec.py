@@ -8,7 +8,6 @@ Every banned name must resolve in this torch (`SpecError` otherwise): a ban neve
 """
 from __future__ import annotations
 
-import importlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ import nbformat
 import torch
 
 from mpkit.exercises.checking import Exercise, clone_kwargs
-from mpkit.exercises.trace import fingerprint
+from mpkit.exercises.trace import fingerprint, resolve
 
 SPEC_TAG = "exercise-spec"
 PRELUDE = ("import math\nimport numpy as np\nimport torch\nimport torch.nn.functional as F\n"
@@ -32,22 +31,6 @@ ENGINE_WRAPPER = "torch.autograd.graph._engine_run_backward"
 
 class SpecError(Exception):
     """A chapter that cannot be graded as written (no spec cells, a banned name that does not exist)."""
-
-
-def resolve(dotted: str) -> Any:
-    """The object named ``dotted`` (``torch.optim.Adam``), importing the longest module prefix; None if none."""
-    parts = dotted.split(".")
-    for i in range(len(parts), 0, -1):
-        try:
-            obj = importlib.import_module(".".join(parts[:i]))
-        except ImportError:
-            continue
-        for p in parts[i:]:
-            obj = getattr(obj, p, None)
-            if obj is None:
-                return None
-        return obj
-    return None
 
 
 def expand_banned(banned: Sequence[str]) -> list[str]:
