@@ -69,6 +69,27 @@ def test_bibliography_label_is_the_citation_text():
     assert list(labels.format_labels(same)) == ["Smith, 2015a", "Smith, 2015b"]
 
 
+def test_citation_year_carries_the_bibliography_labels_letter():
+    """Two "Chen et al., 2018" entries are listed as 2018a and 2018b: the citations in the text must say so."""
+    from types import SimpleNamespace
+
+    from sphinxcontrib.bibtex.plugin import find_plugin
+
+    chen = Entry("article", fields={"year": "2018"},
+                 persons={"author": [Person("Chen, R."), Person("Rubanova, Y."), Person("Duvenaud, D.")]})
+
+    def year(label):
+        return str(bibstyle.year_label.format_data({"entry": chen, "formatted_entry": SimpleNamespace(label=label)}))
+
+    assert year("Chen et al., 2018b") == "2018b" and year("Chen et al., 2018") == "2018"
+    assert year("[CRD18]") == "2018"   # a label of another style: the year alone
+    bibstyle.setup(SimpleNamespace())   # registers the plugins (the app is not used)
+    style = find_plugin("sphinxcontrib.bibtex.style.referencing", "author_year")()
+    assert isinstance(style, bibstyle.AuthorYearReferences)
+    for role in ("p", "ps", "t", "year"):   # {cite} is {cite:p}; every role that writes a year uses year_label
+        assert "year_label" in repr(style.role_style[role].inner(role)), role
+
+
 def test_exercise_overview_names_every_exercise_function():
     for nb in sorted((ROOT / "exercises").glob("*.ipynb")):
         names = exercise_list.functions(nb)

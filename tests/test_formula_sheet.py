@@ -183,3 +183,23 @@ def test_a_new_chapter_appears_without_any_edit(tmp_path):
     assert "{eq}`eq-one-x` {ref}`check <check-eq-one-x>`" in text
     assert "::::{container} mp-sheet-entry mp-sheet-wrong\n$$\ny\n$$" in text and "<errata-13-1>" in text
     assert "{eq}`eq-smpl-y`\n" in text   # neither a check nor a definition: no link (the contract test fails)
+
+
+def test_check_anchors_are_the_deriving_chapters_only():
+    cells = ["x = 1  # (eq-a) (eq-b)", "y = 2  # (eq-a), again\nz = 3  # (eq-a)", "w = 0  # (eq-other-chapter)"]
+    assert formula_sheet.check_targets({"eq-a", "eq-b"}, cells) == [["check-eq-a", "check-eq-b"], ["check-eq-a-2"], []]
+
+
+def test_every_check_the_sheet_links_to_is_one_anchor_of_its_own_chapter():
+    """Anchors are book-wide names: one defined on two pages captures the link (chapter 9 tags chapter 3's
+    eq-tconv-size). Every anchor the pages get (`check_targets`, as the build's transform computes them) is
+    unique across the book, and each check link of the sheet is an anchor of the chapter that derives it."""
+    made = Counter()
+    for path in NOTEBOOKS:
+        ch = CHAPTERS[path.stem]
+        code = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+        own = {name for names in formula_sheet.check_targets({e.label for e in ch.equations}, code) for name in names}
+        made.update(own)
+        linked = {formula_sheet.anchor(e.label, n) for e in ch.equations for n in range(len(ch.checks.get(e.label, [])))}
+        assert linked == own, f"{path.stem}: sheet links {sorted(linked - own)} without anchors, anchors {sorted(own - linked)} unlinked"
+    assert not [name for name, n in made.items() if n > 1], f"anchors on two pages: {[k for k, n in made.items() if n > 1]}"

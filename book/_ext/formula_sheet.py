@@ -5,7 +5,9 @@ per chapter (``notebooks/NN_topic.ipynb``, in file order), every labelled displa
 (``$$ … $$ (eq-name)``, also inside dropdowns, or a ``{math}`` directive with ``:label:``) in the order of
 the chapter, under the heading it stands under. Each entry links to its derivation (the equation in the
 chapter page) and to the code cells that check it: the cells with a comment naming the label,
-``… # (eq-name)``, which this extension gives the anchors ``check-eq-name``, ``check-eq-name-2`` … .
+``… # (eq-name)``, which this extension gives the anchors ``check-eq-name``, ``check-eq-name-2`` … (on the
+page of the chapter that derives the equation only: an anchor is a book-wide name, and a tag of another
+chapter's equation, such as chapter 9's of chapter 3's ``eq-tconv-size``, must not capture the link).
 Entries that an erratum corrects (``labels:`` in ``book/errata/NN.yml``) are marked with its kind and
 sources and name the correction, linked to the entry on the errata page (anchors ``errata-N-k``, the k-th
 entry of chapter N, added here too). An equation listed in ``book/formula_allowance/NN.yml`` (a definition
@@ -180,6 +182,23 @@ def anchor(label: str, n: int) -> str:
     return f"check-{label}" + (f"-{n + 1}" if n else "")
 
 
+def check_targets(defined: set[str], cells: list[str]) -> list[list[str]]:
+    """Per code cell of a chapter (its source, in page order), the anchors it gets: ``anchor(label, n)`` for the
+    n-th cell that tags ``label``, for the labels the chapter itself defines (``defined``). Anchors are names
+    shared by the whole book: a tag of another chapter's equation gets none, or the sheet's link to the
+    deriving chapter's check would resolve to this page (two targets of one name: Sphinx keeps the last)."""
+    seen: dict[str, int] = {}
+    out = []
+    for source in cells:
+        names = []
+        for label in dict.fromkeys(t for ln in source.splitlines() for t in tags(ln)):
+            if label in defined:
+                names.append(anchor(label, seen.get(label, 0)))
+                seen[label] = seen.get(label, 0) + 1
+        out.append(names)
+    return out
+
+
 def markdown(root: Path) -> str:
     """The MyST text of the sheet: a heading per chapter, its headings with equations, an entry per equation."""
     fixes, written, defined = corrections(root), {}, definitions(root)
@@ -214,25 +233,25 @@ def _target(document, node: nodes.Element, name: str) -> None:
 
 
 class CheckAnchors(SphinxTransform):
-    """Anchors on the code cells of a notebook that tag labels: ``check-eq-name`` (then ``-2``, ``-3`` …)
-    and on the errata page's entries: ``errata-N-k``. Before the domains collect targets (priority 850)."""
+    """Anchors on the code cells of a chapter that tag its labels: ``check-eq-name`` (then ``-2``, ``-3`` …,
+    see :func:`check_targets`) and on the errata page's entries: ``errata-N-k``. Before the domains collect
+    targets (priority 850)."""
 
     default_priority = 840
 
     def apply(self, **kwargs) -> None:
         if self.env.docname == "book/errata":
             return self._errata()
-        if not self.env.docname.startswith("notebooks/"):
+        path = Path(self.env.srcdir) / f"{self.env.docname}.ipynb"
+        if not self.env.docname.startswith("notebooks/") or not path.exists():
             return
-        seen: dict[str, int] = {}
-        for cell in self.document.findall(nodes.container):
-            if cell.get("nb_element") != "cell_code":
-                continue
-            source = "\n".join(n.astext() for n in cell.findall(nodes.literal_block)
-                               if n.parent.get("nb_element") == "cell_code_source")
-            for label in dict.fromkeys(t for ln in source.splitlines() for t in tags(ln)):
-                _target(self.document, cell, anchor(label, seen.get(label, 0)))
-                seen[label] = seen.get(label, 0) + 1
+        defined = {eq.label for eq in read_chapter(path).equations}   # the parse the sheet's entries come from
+        cells = [cell for cell in self.document.findall(nodes.container) if cell.get("nb_element") == "cell_code"]
+        sources = ["\n".join(n.astext() for n in cell.findall(nodes.literal_block)
+                             if n.parent.get("nb_element") == "cell_code_source") for cell in cells]
+        for cell, names in zip(cells, check_targets(defined, sources)):
+            for name in names:
+                _target(self.document, cell, name)
 
     def _errata(self) -> None:
         root = Path(self.env.srcdir)
