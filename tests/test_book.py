@@ -90,6 +90,7 @@ def test_page_has_colab_button_and_no_cdn_assets(html, folder, stem):
     remote = [s for s in scripts if s.startswith(("http:", "https:", "//"))]
     assert not remote, f"scripts loaded from the internet: {remote}"
     assert "mathjax/tex-chtml.js" in page
+    assert "fontawesome.js" not in page, "Font Awesome's script is loaded (the icons come from its web font)"
     if folder == "notebooks":
         assert re.search(r'<script data-plotly-src="\.\./_static/(vendor/plotly-cartesian\.min|plotly/plotly-[^"]+)\.js"', page), \
             "plotly.js is not loaded from _static"

@@ -17,6 +17,10 @@
 - **Only the MathJax files the pages use.** MathJax 3 comes from the pinned ``sphinx-mathjax-offline``
   package, but instead of its whole distribution (24 MB) only the CommonHTML bundle, its web fonts and
   the TeX extensions that MathJax's autoload fetches on demand (``\\boldsymbol`` …) are copied.
+- **Icons from the theme's web font, without its 1.5 MB script.** pydata-sphinx-theme draws its icons
+  twice: with Font Awesome's CSS and web fonts, and with Font Awesome's JavaScript, which replaces each
+  icon by an SVG and then watches every change to the page, MathJax's thousands of insertions included.
+  The script is dropped from every page (the icons look the same) and from ``_static``.
 - **No Thebe** (no live-code server: its config is declared twice on notebook pages, a console error),
   **no source maps, no translation catalogues, no TrueType copies of woff2 fonts** in ``_static``:
   nothing a reader's browser fetches.
@@ -52,6 +56,7 @@ CARTESIAN_JS = "vendor/plotly-cartesian.min.js"
 MATHJAX_SUBSET = ["tex-chtml.js", "input/tex/extensions", "output/chtml/fonts/woff-v2"]
 MATHJAX_UNUSED = ["input/tex/extensions/all-packages.js"]  # every extension in one file; autoload loads singly
 THEBE_FILES = ("sphinx-thebe.js", "sphinx-thebe.css")
+FONTAWESOME_JS = re.compile(r'\n?[ \t]*<script defer src="[^"]*_static/scripts/fontawesome\.js[^"]*"></script>')
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 WIDGET_VIEW = re.compile(r'<script type="application/vnd\.jupyter\.widget-view\+json">(.*?)</script>', re.S)
 WIDGET_FILES = ("vendor/require.js", "vendor/html-manager/embed-amd.js")
@@ -178,7 +183,15 @@ def _finish(app, exception):
     for f in [*static.rglob("*.map"), *static.glob("sphinx-thebe.*"), *static.glob("vendor/fontawesome/webfonts/*.ttf")]:
         f.unlink()
     shutil.rmtree(static / "locales", ignore_errors=True)  # gettext catalogues: read by Sphinx, not browsers
-    pages = [p.read_text(encoding="utf-8", errors="ignore") for p in Path(app.outdir).rglob("*.html")]
+    pages = []
+    for path in Path(app.outdir).rglob("*.html"):
+        text = path.read_text(encoding="utf-8", errors="ignore")
+        if FONTAWESOME_JS.search(text):
+            text = FONTAWESOME_JS.sub("", text)
+            path.write_text(text, encoding="utf-8")
+        pages.append(text)
+    for f in static.glob("scripts/fontawesome.js*"):
+        f.unlink()
     if not any(WIDGET_FILES[1] in p for p in pages):  # every widget was drawn as HTML
         for rel in WIDGET_FILES:
             (static / rel).unlink(missing_ok=True)
