@@ -214,7 +214,10 @@ class Site:
             rep.plotly = page.evaluate(_JS_PLOTLY)
             for width, height in (DESKTOP, PHONE):
                 page.set_viewport_size({"width": width, "height": height})
-                page.wait_for_timeout(300)  # plotly's responsive figures redraw on resize
+                if rep.counts.get("plots"):
+                    page.wait_for_timeout(300)  # plotly's responsive figures redraw on resize (debounced)
+                else:  # the layout itself follows at the next frame
+                    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
                 rep.overflow[width] = page.evaluate(_JS_WIDTH, SCROLLS_BY_DESIGN if width == DESKTOP[0] else SCROLLS_ON_PHONE)
                 if screenshots is not None:
                     kind = "desktop" if width == DESKTOP[0] else "phone"
