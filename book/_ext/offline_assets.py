@@ -15,8 +15,9 @@
   require.js nor the 3.6 MB widget manager; other widgets keep the widget manager, which then finds its
   icon fonts through a ``requirejs.config`` (it looks for them next to its AMD module id).
 - **Only the MathJax files the pages use.** MathJax 3 comes from the pinned ``sphinx-mathjax-offline``
-  package, but instead of its whole distribution (24 MB) only the CommonHTML bundle, its web fonts and
-  the TeX extensions that MathJax's autoload fetches on demand (``\\boldsymbol`` …) are copied.
+  package, but instead of its whole distribution (24 MB) only the CommonHTML bundle, its web fonts, the
+  lazy-typesetting extension (``_config.yml``) and the TeX extensions that MathJax's autoload fetches on
+  demand (``\\boldsymbol`` …) are copied.
 - **Icons from the theme's web font, without its 1.5 MB script.** pydata-sphinx-theme draws its icons
   twice: with Font Awesome's CSS and web fonts, and with Font Awesome's JavaScript, which replaces each
   icon by an SVG and then watches every change to the page, MathJax's thousands of insertions included.
@@ -53,7 +54,7 @@ DRAW_FIGURES = """<script data-plotly-src="{src}">(function (me) {{
 CARTESIAN = {"bar", "box", "contour", "heatmap", "histogram", "histogram2d", "histogram2dcontour", "image",
              "pie", "scatter", "scatterternary", "violin"}  # the trace modules of plotly-cartesian.min.js
 CARTESIAN_JS = "vendor/plotly-cartesian.min.js"
-MATHJAX_SUBSET = ["tex-chtml.js", "input/tex/extensions", "output/chtml/fonts/woff-v2"]
+MATHJAX_SUBSET = ["tex-chtml.js", "ui/lazy.js", "input/tex/extensions", "output/chtml/fonts/woff-v2"]
 MATHJAX_UNUSED = ["input/tex/extensions/all-packages.js"]  # every extension in one file; autoload loads singly
 THEBE_FILES = ("sphinx-thebe.js", "sphinx-thebe.css")
 FONTAWESOME_JS = re.compile(r'\n?[ \t]*<script defer src="[^"]*_static/scripts/fontawesome\.js[^"]*"></script>')
