@@ -103,8 +103,8 @@ book: $(STAMP) $(VENDOR_STAMP) chromium
 test: $(STAMP) $(VENDOR_STAMP) chromium poppler bubblewrap colab-site
 	rm -rf _build/.jupyter_cache _build/executed && echo "$(MPKIT_HASH)" > $(CACHE_STAMP)
 	MP_COLAB_SITE=$(CURDIR)/$(COLAB_SITE) $(PY) -m pytest -n 2 --dist loadfile tests notebooks solutions exercises \
-	  --ignore=tests/test_book.py --ignore=tests/test_colab.py
-	$(PY) -m pytest tests/test_colab.py tests/test_book.py
+	  --ignore=tests/test_book.py --ignore=tests/test_colab.py --durations=15
+	$(PY) -m pytest tests/test_colab.py tests/test_book.py --durations=8
 
 sheet: $(STAMP) chromium
 	@test -f _build/html/book/formula_sheet.html || { echo "no built book: run make book first"; exit 1; }

@@ -10,8 +10,10 @@ For each page :meth:`Site.check` records what a reader would notice:
 - elements wider than the content column, at each viewport width (1400 px desktop, 400 px phone),
   except code cells and outputs, which scroll by design;
 - plotly figures whose title lies under the toolbar or whose tick labels overlap;
-- how long after opening the page MathJax had typeset all of its math (``performance.now()`` when
-  ``MathJax.startup.promise`` resolved), and how many formulas and plotly figures were drawn.
+- how long after opening the page MathJax had typeset the math in view (it typesets lazily: the rest as it
+  scrolls into view), and after a jump to the middle of the page how long until the math there was drawn;
+  then all of the page's math is typeset, and the checks above look at every formula; how many formulas
+  and plotly figures were drawn.
 
 Used by ``tests/test_book.py``; run by hand on a built site with
 ``.venv/bin/python tests/sitecheck.py _build/html`` (prints one line per page). :meth:`Site.pdf` prints a
@@ -39,14 +41,31 @@ SCROLLS_BY_DESIGN = "pre, div.highlight, .cell_input, .cell_output .output.text_
 # lines); on a desktop it must fit.
 SCROLLS_ON_PHONE = SCROLLS_BY_DESIGN + ', mjx-container[display="true"]'
 
-# Recorded from the first script of every page: when MathJax finished its first typesetting pass.
+# Recorded from the first script of every page: when the math a reader sees on opening was typeset. MathJax
+# typesets lazily (``_config.yml``): after its first pass (``MathJax.startup.promise``) the formulas in view are
+# typeset as they intersect the viewport, each a placeholder ``mjx-lazy`` until then. The time counted is when
+# no formula of the first screen is a placeholder any more.
 _INIT_SCRIPT = """
 window.__mp = {typeset_ms: null};
+window.__mpPending = () => [...document.querySelectorAll('mjx-container > mjx-lazy')].filter(e => {
+  const r = e.parentElement.getBoundingClientRect(); return r.bottom > 0 && r.top < innerHeight; }).length;
 (function wait() {
   const p = window.MathJax && window.MathJax.startup && window.MathJax.startup.promise;
-  if (p) { p.then(() => { window.__mp.typeset_ms = performance.now(); }); } else { setTimeout(wait, 5); }
+  if (!p) { setTimeout(wait, 5); return; }
+  p.then(function seen() { if (window.__mpPending()) requestAnimationFrame(seen); else window.__mp.typeset_ms = performance.now(); });
 })();
 """
+
+# After a jump (to the end of the page, as a link to a late section does): ms until the math in view is drawn.
+_JS_JUMP = """() => new Promise(done => {
+  const t0 = performance.now(); window.scrollTo(0, document.documentElement.scrollHeight / 2);
+  (function seen() { if (window.__mpPending()) requestAnimationFrame(seen); else done(performance.now() - t0); })();
+})"""
+
+# Typesets what is still lazy (the checks below look at every formula), then back to the top.
+_JS_TYPESET_ALL = """() => { const d = window.MathJax && MathJax.startup && MathJax.startup.document;
+  const all = d && d.lazyTypesetAll ? d.lazyTypesetAll() : Promise.resolve();
+  return all.then(() => { window.scrollTo(0, 0); return true; }); }"""
 
 _JS_READY = """() => {
   const plots = [...document.querySelectorAll('.plotly-graph-div')];
@@ -147,11 +166,14 @@ class PageReport:
     plotly: list[str] = field(default_factory=list)
     overflow: dict[int, list[str]] = field(default_factory=dict)
     typeset_ms: float | None = None
+    jump_ms: float | None = None
     counts: dict = field(default_factory=dict)
     requested: list[str] = field(default_factory=list)
 
     def line(self) -> str:
         ts = f"{self.typeset_ms:6.0f} ms" if self.typeset_ms is not None else "   no math"
+        if self.jump_ms is not None:
+            ts += f" (jump {self.jump_ms:4.0f} ms)"
         return (f"{self.path:40s} typeset {ts}  math {self.counts.get('math', 0):4d}  plots {self.counts.get('plots', 0):2d}"
                 f"  console {len(self.console_errors)}  failed {len(self.failed_requests)}  tex {len(self.raw_tex)}"
                 f"  plotly {len(self.plotly)}"
@@ -206,15 +228,21 @@ class Site:
             page.set_viewport_size({"width": DESKTOP[0], "height": DESKTOP[1]})
             page.goto(self.base + path, wait_until="load", timeout=timeout_ms)
             page.wait_for_function(_JS_READY, timeout=timeout_ms, polling=50)
+            rep.typeset_ms = page.evaluate("() => window.__mp.typeset_ms")
+            if rep.typeset_ms is not None:
+                rep.jump_ms = page.evaluate(_JS_JUMP)
+                page.evaluate(_JS_TYPESET_ALL)
             page.evaluate("() => document.fonts.ready.then(() => true)")  # fonts MathJax asked for
             page.wait_for_timeout(200)
-            rep.typeset_ms = page.evaluate("() => window.__mp.typeset_ms")
             rep.counts = page.evaluate(_JS_COUNTS)
             rep.raw_tex = page.evaluate(_JS_TEXT)
             rep.plotly = page.evaluate(_JS_PLOTLY)
             for width, height in (DESKTOP, PHONE):
                 page.set_viewport_size({"width": width, "height": height})
-                page.wait_for_timeout(300)  # plotly's responsive figures redraw on resize
+                if rep.counts.get("plots"):
+                    page.wait_for_timeout(300)  # plotly's responsive figures redraw on resize (debounced)
+                else:  # the layout itself follows at the next frame
+                    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
                 rep.overflow[width] = page.evaluate(_JS_WIDTH, SCROLLS_BY_DESIGN if width == DESKTOP[0] else SCROLLS_ON_PHONE)
                 if screenshots is not None:
                     kind = "desktop" if width == DESKTOP[0] else "phone"
@@ -259,6 +287,7 @@ class Site:
         try:
             page.goto(self.base + path, wait_until="load", timeout=timeout_ms)
             page.wait_for_function(_JS_READY, timeout=timeout_ms, polling=50)
+            page.evaluate(_JS_TYPESET_ALL)  # as MathJax does before printing
             page.evaluate("() => document.fonts.ready.then(() => true)")
             page.emulate_media(media="print")
             width, height = page.evaluate(_JS_PRINTABLE)
@@ -306,6 +335,7 @@ if __name__ == "__main__":
             problems = site.pdf(sys.argv[3], Path(sys.argv[4]))
         # Reported, not fatal: tests/test_book.py fails on an equation that does not fit.
         print(f"wrote {sys.argv[4]}" + "".join(f"\n    does not fit: {p}" for p in problems))
+        sys.exit(0)
     shots = Path(sys.argv[2]) if len(sys.argv) > 2 else None
     with Site(root) as site:
         for p in pages(root):

@@ -271,7 +271,7 @@ class CheckAnchors(SphinxTransform):
 def _page_context(app, pagename, templatename, context, doctree):
     if pagename == PAGE:
         app.builder.add_css_file(CSS)   # this page only (Sphinx restores the lists after each page)
-        app.builder.add_js_file(JS, loading_method="defer")
+        app.builder.add_js_file(JS)  # a plain script: it must run before MathJax (deferred) reads its configuration
 
 
 def setup(app):

@@ -2,9 +2,10 @@
 
 - **plotly.js once, from ``_static``, and only as much of it as a page needs.** Plotly's ``notebook``
   renderer (how the build embeds figures) inlines the whole plotly.js (4.8 MB) into the first figure of
-  every notebook. Here that inline script becomes a deferred ``<script src>``, which the browser caches
-  across pages, and each figure is drawn once MathJax has typeset the page (parsing is not held up by
-  plotly, so math appears sooner). A page whose traces are
+  every notebook. Here that inline script becomes a file in ``_static``, which the browser caches across
+  pages, and which the page loads only once MathJax has typeset it; then each figure is drawn. (Loaded
+  with the page, even deferred, plotly.js is parsed before ``DOMContentLoaded``, which MathJax waits for:
+  on a 2-core machine that held the math of chapter 5 back by about 2 s.) A page whose traces are
   all cartesian (scatter, heatmap, bar, contour …) loads plotly's official cartesian bundle of the same
   version (1.5 MB, vendored from npm by ``make vendor``); any other page loads the full plotly.js,
   written once to ``_static/plotly/``. Plotly's CDN MathJax tag is dropped: the page has MathJax.
@@ -14,8 +15,13 @@
   require.js nor the 3.6 MB widget manager; other widgets keep the widget manager, which then finds its
   icon fonts through a ``requirejs.config`` (it looks for them next to its AMD module id).
 - **Only the MathJax files the pages use.** MathJax 3 comes from the pinned ``sphinx-mathjax-offline``
-  package, but instead of its whole distribution (24 MB) only the CommonHTML bundle, its web fonts and
-  the TeX extensions that MathJax's autoload fetches on demand (``\\boldsymbol`` …) are copied.
+  package, but instead of its whole distribution (24 MB) only the CommonHTML bundle, its web fonts, the
+  lazy-typesetting extension (``_config.yml``) and the TeX extensions that MathJax's autoload fetches on
+  demand (``\\boldsymbol`` …) are copied.
+- **Icons from the theme's web font, without its 1.5 MB script.** pydata-sphinx-theme draws its icons
+  twice: with Font Awesome's CSS and web fonts, and with Font Awesome's JavaScript, which replaces each
+  icon by an SVG and then watches every change to the page, MathJax's thousands of insertions included.
+  The script is dropped from every page (the icons look the same) and from ``_static``.
 - **No Thebe** (no live-code server: its config is declared twice on notebook pages, a console error),
   **no source maps, no translation catalogues, no TrueType copies of woff2 fonts** in ``_static``:
   nothing a reader's browser fetches.
@@ -35,20 +41,23 @@ PLOTLY_CDN_MATHJAX = re.compile(r'<script src="https://cdnjs\.cloudflare\.com/aj
 PLOTLY_INLINE = re.compile(r"<script>(/\*\*\s*\*\s*plotly\.js v([0-9][\w.\-]*).*?)</script>", re.S)
 NEWPLOT = re.compile(r'Plotly\.newPlot\(\s*"[^"]*",\s*')
 FIGURE_SCRIPT = re.compile(r"<script>(\s*window\.PLOTLYENV=.*?)</script>", re.S)
-# Figures are drawn once MathJax has typeset the page (or at once on a page without math): drawing them
-# while the page is parsed would delay MathJax, which starts only when parsing is done.
-DRAW_FIGURES = """<script>(function () {
-  function draw() { document.querySelectorAll("script.mp-plotly-figure").forEach(function (s) { (0, eval)(s.textContent); }); }
-  function start() { var p = window.MathJax && window.MathJax.startup && window.MathJax.startup.promise;
-                     if (p) { p.then(draw, draw); } else { draw(); } }
-  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
-})();</script>"""
+# Once MathJax has typeset the page (at once on a page without math), plotly.js is loaded and the figures
+# are drawn. The source is given as a data attribute of this script, so that it reaches the page as written.
+DRAW_FIGURES = """<script data-plotly-src="{src}">(function (me) {{
+  function draw() {{ document.querySelectorAll("script.mp-plotly-figure").forEach(function (s) {{ (0, eval)(s.textContent); }}); }}
+  function load() {{ var js = document.createElement("script"); js.src = me.dataset.plotlySrc; js.onload = draw;
+                    document.head.appendChild(js); }}
+  function start() {{ var p = window.MathJax && window.MathJax.startup && window.MathJax.startup.promise;
+                     if (p) {{ p.then(load, load); }} else {{ load(); }} }}
+  if (document.readyState === "loading") {{ document.addEventListener("DOMContentLoaded", start); }} else {{ start(); }}
+}})(document.currentScript);</script>"""
 CARTESIAN = {"bar", "box", "contour", "heatmap", "histogram", "histogram2d", "histogram2dcontour", "image",
              "pie", "scatter", "scatterternary", "violin"}  # the trace modules of plotly-cartesian.min.js
 CARTESIAN_JS = "vendor/plotly-cartesian.min.js"
-MATHJAX_SUBSET = ["tex-chtml.js", "input/tex/extensions", "output/chtml/fonts/woff-v2"]
+MATHJAX_SUBSET = ["tex-chtml.js", "ui/lazy.js", "input/tex/extensions", "output/chtml/fonts/woff-v2"]
 MATHJAX_UNUSED = ["input/tex/extensions/all-packages.js"]  # every extension in one file; autoload loads singly
 THEBE_FILES = ("sphinx-thebe.js", "sphinx-thebe.css")
+FONTAWESOME_JS = re.compile(r'\n?[ \t]*<script defer src="[^"]*_static/scripts/fontawesome\.js[^"]*"></script>')
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 WIDGET_VIEW = re.compile(r'<script type="application/vnd\.jupyter\.widget-view\+json">(.*?)</script>', re.S)
 WIDGET_FILES = ("vendor/require.js", "vendor/html-manager/embed-amd.js")
@@ -134,11 +143,12 @@ def _page(app, pagename, templatename, context, doctree):
     scripts = context.get("script_files")  # the builder's own list (add_js_file appends to it): edit in place
     if "body" in context:
         body = PLOTLY_CDN_MATHJAX.sub("", context["body"])
-        types = trace_types(body)
-        body = PLOTLY_INLINE.sub(
-            lambda m: f'<script defer src="{_plotly_src(app, context, m.group(1), m.group(2), types)}"></script>', body)
+        types, srcs = trace_types(body), []
+        body = PLOTLY_INLINE.sub(lambda m: srcs.append(_plotly_src(app, context, m.group(1), m.group(2), types)) or "", body)
         body, n = FIGURE_SCRIPT.subn(r'<script type="text/plain" class="mp-plotly-figure">\1</script>', body)
-        context["body"] = body + (DRAW_FIGURES if n else "")
+        if n and not srcs:
+            raise RuntimeError(f"{pagename}: plotly figures but no plotly.js bundle in the page (PLOTLY_RENDERER=notebook?)")
+        context["body"] = body + (DRAW_FIGURES.format(src=html.escape(srcs[0])) if n else "")
     if scripts is not None:
         scripts[:] = [s for s in scripts if not str(getattr(s, "filename", None) or "").endswith(THEBE_FILES)
                       and "THEBE_JS_URL" not in str(getattr(s, "attributes", {}).get("body", ""))]
@@ -174,7 +184,15 @@ def _finish(app, exception):
     for f in [*static.rglob("*.map"), *static.glob("sphinx-thebe.*"), *static.glob("vendor/fontawesome/webfonts/*.ttf")]:
         f.unlink()
     shutil.rmtree(static / "locales", ignore_errors=True)  # gettext catalogues: read by Sphinx, not browsers
-    pages = [p.read_text(encoding="utf-8", errors="ignore") for p in Path(app.outdir).rglob("*.html")]
+    pages = []
+    for path in Path(app.outdir).rglob("*.html"):
+        text = path.read_text(encoding="utf-8", errors="ignore")
+        if FONTAWESOME_JS.search(text):
+            text = FONTAWESOME_JS.sub("", text)
+            path.write_text(text, encoding="utf-8")
+        pages.append(text)
+    for f in static.glob("scripts/fontawesome.js*"):
+        f.unlink()
     if not any(WIDGET_FILES[1] in p for p in pages):  # every widget was drawn as HTML
         for rel in WIDGET_FILES:
             (static / rel).unlink(missing_ok=True)

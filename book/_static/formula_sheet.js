@@ -1,6 +1,6 @@
 /* The formula sheet (book/formula_sheet.md): display equations shrink to fit their column.
    MathJax 3 cannot break a display equation across lines, so one wider than its column would scroll (on
-   screen) or be cut off (in print's narrow columns). Once MathJax has typeset the page, and again whenever
+   screen) or be cut off (in print's narrow columns). Whenever MathJax has typeset equations, and whenever
    the layout changes (window width, print), each entry's equation gets the largest font size, down to a
    floor, at which it fits: the equation stays whole, only a little smaller. window.mpSheetFit() runs it on
    demand (tests/sitecheck.py calls it before printing the PDF). */
@@ -28,11 +28,12 @@
   }
 
   window.mpSheetFit = fit;
-  function start() {
-    var p = window.MathJax && window.MathJax.startup && window.MathJax.startup.promise;
-    if (p) { p.then(fit); } else { setTimeout(start, 50); }
-  }
-  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
+  // MathJax typesets lazily (the equations in view first, the others as they scroll into view), so the
+  // sheet is fitted after every typesetting pass: a render action after MathJax's last one (this script
+  // runs after the page's MathJax configuration and before MathJax itself, which is deferred).
+  var mj = window.MathJax = window.MathJax || {};
+  mj.options = mj.options || {};
+  mj.options.renderActions = Object.assign({}, mj.options.renderActions, {mpSheetFit: [10000, fit, function () {}]});
   var timer = null;
   window.addEventListener("resize", function () { clearTimeout(timer); timer = setTimeout(fit, 100); });
   window.matchMedia("print").addEventListener("change", fit);
