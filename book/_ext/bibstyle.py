@@ -9,8 +9,8 @@ sorted by author, year and title. ``_config.yml`` selects it with ``bibtex_defau
 
 Where two entries get the same label ("Chen et al., 2018a" and "… 2018b"), the citation in the text must
 carry the same letter, or the reader finds two "Chen et al., 2018" in the list. sphinxcontrib-bibtex's
-``author_year`` referencing style writes the bare year, so this module registers, under that same name
-(which ``_config.yml`` selects with ``bibtex_reference_style``), a subclass whose year is
+``author_year`` referencing style writes the bare year, so this module registers a subclass of it as
+``mp_author_year`` (which ``_config.yml`` selects with ``bibtex_reference_style``) whose year is
 :func:`year_label`: the year followed by the letter the bibliography's label gave the entry.
 """
 from __future__ import annotations
@@ -129,6 +129,5 @@ class AuthorYearReferences(AuthorYearReferenceStyle):
 def setup(app):
     register_plugin("pybtex.style.labels", "mp_author_year", AuthorYearLabels)
     register_plugin("pybtex.style.formatting", "mp_author_year", AuthorYearStyle)
-    bibtex_plugin.register_plugin("sphinxcontrib.bibtex.style.referencing", "author_year", AuthorYearReferences,
-                                  force=True)
+    bibtex_plugin.register_plugin("sphinxcontrib.bibtex.style.referencing", "mp_author_year", AuthorYearReferences)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
