@@ -56,7 +56,7 @@ window.__mpPending = () => [...document.querySelectorAll('mjx-container > mjx-la
 })();
 """
 
-# After a jump (to the end of the page, as a link to a late section does): ms until the math in view is drawn.
+# After a jump (to the middle of the page, as a link to a later section does): ms until the math in view is drawn.
 _JS_JUMP = """() => new Promise(done => {
   const t0 = performance.now(); window.scrollTo(0, document.documentElement.scrollHeight / 2);
   (function seen() { if (window.__mpPending()) requestAnimationFrame(seen); else done(performance.now() - t0); })();
