@@ -106,3 +106,12 @@ def test_bibliography_parses_strictly_with_unique_keys():
     keys = re.findall(r"^@\w+\{([^,]+),", text, re.M)
     assert len(keys) == len(set(keys)), f"duplicate keys: {sorted({k for k in keys if keys.count(k) > 1})}"
     assert len(parse_string(text, "bibtex").entries) == len(keys)
+
+
+def test_plain_code_unwraps_only_tokens_drawn_in_the_blocks_colour():
+    block = ('<div class="highlight"><pre><span></span><span class="n">x</span> <span class="o">=</span> '
+             '<span class="nb">len</span><span class="p">(</span><span class="s2">&quot;a&quot;</span><span class="p">)</span>\n</pre></div>')
+    out = offline_assets.plain_code('<p><span class="n">prose</span></p>' + block)
+    assert '<div class="highlight"><pre><span></span>x <span class="o">=</span> <span class="nb">len</span>(' in out
+    assert '<span class="s2">&quot;a&quot;</span>)' in out
+    assert out.startswith('<p><span class="n">prose</span></p>'), "only code blocks are touched"

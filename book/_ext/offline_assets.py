@@ -22,6 +22,10 @@
   twice: with Font Awesome's CSS and web fonts, and with Font Awesome's JavaScript, which replaces each
   icon by an SVG and then watches every change to the page, MathJax's thousands of insertions included.
   The script is dropped from every page (the icons look the same) and from ``_static``.
+- **Code without markup that draws nothing.** Pygments wraps every token of a code cell in a ``<span>``;
+  names, punctuation and whitespace (``PLAIN_TOKENS``) get the code block's own colour in both themes of
+  ``pygments.css``, so their spans are unwrapped: the page looks the same and is about a quarter lighter
+  (``tests/test_book.py`` checks the colours in the built ``pygments.css``).
 - **No Thebe** (no live-code server: its config is declared twice on notebook pages, a console error),
   **no source maps, no translation catalogues, no TrueType copies of woff2 fonts** in ``_static``:
   nothing a reader's browser fetches.
@@ -41,14 +45,21 @@ PLOTLY_CDN_MATHJAX = re.compile(r'<script src="https://cdnjs\.cloudflare\.com/aj
 PLOTLY_INLINE = re.compile(r"<script>(/\*\*\s*\*\s*plotly\.js v([0-9][\w.\-]*).*?)</script>", re.S)
 NEWPLOT = re.compile(r'Plotly\.newPlot\(\s*"[^"]*",\s*')
 FIGURE_SCRIPT = re.compile(r"<script>(\s*window\.PLOTLYENV=.*?)</script>", re.S)
-# Once MathJax has typeset the page (at once on a page without math), plotly.js is loaded and the figures
-# are drawn. The source is given as a data attribute of this script, so that it reaches the page as written.
+# Once MathJax has typeset the math in view (at once on a page without math), plotly.js is loaded and the
+# figures are drawn. The source is given as a data attribute of this script, so that it reaches the page as written.
 DRAW_FIGURES = """<script data-plotly-src="{src}">(function (me) {{
   function draw() {{ document.querySelectorAll("script.mp-plotly-figure").forEach(function (s) {{ (0, eval)(s.textContent); }}); }}
   function load() {{ var js = document.createElement("script"); js.src = me.dataset.plotlySrc; js.onload = draw;
                     document.head.appendChild(js); }}
+  // MathJax typesets lazily: wait until no formula in view is still a placeholder (at most 3 s), so that
+  // parsing plotly.js does not hold back the math a reader is looking at.
+  function pending() {{ return [].some.call(document.querySelectorAll("mjx-container > mjx-lazy"), function (e) {{
+                          var r = e.parentElement.getBoundingClientRect(); return r.bottom > 0 && r.top < innerHeight; }}); }}
+  function settled(t0) {{ if (pending() && performance.now() - t0 < 3000) {{ requestAnimationFrame(function () {{ settled(t0); }}); }}
+                         else {{ load(); }} }}
   function start() {{ var p = window.MathJax && window.MathJax.startup && window.MathJax.startup.promise;
-                     if (p) {{ p.then(load, load); }} else {{ load(); }} }}
+                     var go = function () {{ settled(performance.now()); }};
+                     if (p) {{ p.then(go, go); }} else {{ load(); }} }}
   if (document.readyState === "loading") {{ document.addEventListener("DOMContentLoaded", start); }} else {{ start(); }}
 }})(document.currentScript);</script>"""
 CARTESIAN = {"bar", "box", "contour", "heatmap", "histogram", "histogram2d", "histogram2dcontour", "image",
@@ -57,6 +68,9 @@ CARTESIAN_JS = "vendor/plotly-cartesian.min.js"
 MATHJAX_SUBSET = ["tex-chtml.js", "ui/lazy.js", "input/tex/extensions", "output/chtml/fonts/woff-v2"]
 MATHJAX_UNUSED = ["input/tex/extensions/all-packages.js"]  # every extension in one file; autoload loads singly
 THEBE_FILES = ("sphinx-thebe.js", "sphinx-thebe.css")
+PLAIN_TOKENS = ("n", "p", "nn", "nx", "pm", "w")   # Name, Punctuation, Name.Namespace, Name.Other, Punctuation.Marker, Whitespace
+PLAIN_SPAN = re.compile(r'<span class="(?:%s)">([^<]*)</span>' % "|".join(PLAIN_TOKENS))
+HIGHLIGHT = re.compile(r'<div class="highlight[^"]*"><pre>.*?</pre></div>', re.S)
 FONTAWESOME_JS = re.compile(r'\n?[ \t]*<script defer src="[^"]*_static/scripts/fontawesome\.js[^"]*"></script>')
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 WIDGET_VIEW = re.compile(r'<script type="application/vnd\.jupyter\.widget-view\+json">(.*?)</script>', re.S)
@@ -139,6 +153,11 @@ def _static_widgets(context, scripts) -> bool:
     return True
 
 
+def plain_code(body: str) -> str:
+    """``body`` with the spans of PLAIN_TOKENS inside code blocks unwrapped (their text kept)."""
+    return HIGHLIGHT.sub(lambda m: PLAIN_SPAN.sub(r"\1", m.group(0)), body)
+
+
 def _page(app, pagename, templatename, context, doctree):
     scripts = context.get("script_files")  # the builder's own list (add_js_file appends to it): edit in place
     if "body" in context:
@@ -148,7 +167,7 @@ def _page(app, pagename, templatename, context, doctree):
         body, n = FIGURE_SCRIPT.subn(r'<script type="text/plain" class="mp-plotly-figure">\1</script>', body)
         if n and not srcs:
             raise RuntimeError(f"{pagename}: plotly figures but no plotly.js bundle in the page (PLOTLY_RENDERER=notebook?)")
-        context["body"] = body + (DRAW_FIGURES.format(src=html.escape(srcs[0])) if n else "")
+        context["body"] = plain_code(body) + (DRAW_FIGURES.format(src=html.escape(srcs[0])) if n else "")
     if scripts is not None:
         scripts[:] = [s for s in scripts if not str(getattr(s, "filename", None) or "").endswith(THEBE_FILES)
                       and "THEBE_JS_URL" not in str(getattr(s, "attributes", {}).get("body", ""))]
