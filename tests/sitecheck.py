@@ -62,10 +62,13 @@ _JS_JUMP = """() => new Promise(done => {
   (function seen() { if (window.__mpPending()) requestAnimationFrame(seen); else done(performance.now() - t0); })();
 })"""
 
-# Typesets what is still lazy (the checks below look at every formula), then back to the top.
+# Typesets what is still lazy (the checks below look at every formula), then back to the top. It first waits
+# for the lazy pass in flight (MathJax's lazyPromise): started during one, lazyTypesetAll renders the formulas
+# of that pass a second time into the same container (seen as an equation twice its width).
 _JS_TYPESET_ALL = """() => { const d = window.MathJax && MathJax.startup && MathJax.startup.document;
-  const all = d && d.lazyTypesetAll ? d.lazyTypesetAll() : Promise.resolve();
-  return all.then(() => { window.scrollTo(0, 0); return true; }); }"""
+  if (!d || !d.lazyTypesetAll) return true;
+  const idle = () => new Promise(r => (function wait() { if (d.lazyIdle) setTimeout(wait, 20); else r(); })());
+  return idle().then(() => d.lazyPromise).then(() => d.lazyTypesetAll()).then(() => { window.scrollTo(0, 0); return true; }); }"""
 
 _JS_READY = """() => {
   const plots = [...document.querySelectorAll('.plotly-graph-div')];
