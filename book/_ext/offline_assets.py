@@ -3,9 +3,10 @@
 - **plotly.js once, from ``_static``, and only as much of it as a page needs.** Plotly's ``notebook``
   renderer (how the build embeds figures) inlines the whole plotly.js (4.8 MB) into the first figure of
   every notebook. Here that inline script becomes a file in ``_static``, which the browser caches across
-  pages, and which the page loads only once MathJax has typeset it; then each figure is drawn. (Loaded
-  with the page, even deferred, plotly.js is parsed before ``DOMContentLoaded``, which MathJax waits for:
-  on a 2-core machine that held the math of chapter 5 back by about 2 s.) A page whose traces are
+  pages, and which the page loads only once MathJax has typeset the math in view; then each figure is
+  drawn. (Loaded with the page, even deferred, plotly.js is parsed before ``DOMContentLoaded``, which
+  MathJax waits for: on a 2-core machine that held the math of chapter 5 back by about 2 s.) A page whose
+  traces are
   all cartesian (scatter, heatmap, bar, contour …) loads plotly's official cartesian bundle of the same
   version (1.5 MB, vendored from npm by ``make vendor``); any other page loads the full plotly.js,
   written once to ``_static/plotly/``. Plotly's CDN MathJax tag is dropped: the page has MathJax.
@@ -46,7 +47,7 @@ PLOTLY_INLINE = re.compile(r"<script>(/\*\*\s*\*\s*plotly\.js v([0-9][\w.\-]*).*
 NEWPLOT = re.compile(r'Plotly\.newPlot\(\s*"[^"]*",\s*')
 FIGURE_SCRIPT = re.compile(r"<script>(\s*window\.PLOTLYENV=.*?)</script>", re.S)
 # Once MathJax has typeset the math in view (at once on a page without math), plotly.js is loaded and the
-# figures are drawn. The source is given as a data attribute of this script, so that it reaches the page as written.
+# figures are drawn. The bundle's address is a data attribute of this script (read via document.currentScript).
 DRAW_FIGURES = """<script data-plotly-src="{src}">(function (me) {{
   function draw() {{ document.querySelectorAll("script.mp-plotly-figure").forEach(function (s) {{ (0, eval)(s.textContent); }}); }}
   function load() {{ var js = document.createElement("script"); js.src = me.dataset.plotlySrc; js.onload = draw;
