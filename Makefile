@@ -28,7 +28,7 @@ JB_FLAGS := --config _config.yml --toc book/_toc.yml -W -n --keep-going
 # pip's site configuration prints one warning per package for its file indexes; hide only those.
 QUIET_PIP := grep -v 'is ignored: it is neither a file nor a directory' || true
 
-.PHONY: help bench book sheet test test-compat env vendor chromium poppler colab-site exercises clean bubblewrap grade
+.PHONY: help bench book sheet test test-compat env vendor chromium poppler pngquant colab-site exercises clean bubblewrap grade
 
 help:
 	@echo "make book       build the book into _build/html (creates .venv on first run), with the formula sheet's PDF"
@@ -52,8 +52,8 @@ $(STAMP): requirements.txt pyproject.toml
 # - require.js and the Jupyter widgets HTML manager, for widgets other than progress bars: embed-amd.js
 #   (it bundles the widget libraries) and its icon fonts as woff2, the first format of their @font-face
 #   rules (every current browser takes it and requests no other);
-# - plotly's cartesian bundle of the plotly.js version the installed plotly.py embeds.
-VENDOR_STAMP := $(VENDOR)/.stamp-embed-woff2-cartesian
+# - plotly's cartesian and 3-D bundles of the plotly.js version the installed plotly.py embeds.
+VENDOR_STAMP := $(VENDOR)/.stamp-embed-woff2-cartesian-gl3d
 vendor: $(VENDOR_STAMP)
 $(VENDOR_STAMP): $(STAMP)
 	@command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq npm; }
@@ -62,8 +62,9 @@ $(VENDOR_STAMP): $(STAMP)
 	  && tar xzf requirejs-2.3.7.tgz && cp package/require.js $(CURDIR)/$(VENDOR)/ && rm -rf package \
 	  && tar xzf jupyter-widgets-html-manager-1.0.15.tgz \
 	  && cp package/dist/embed-amd.js package/dist/*.woff2 $(CURDIR)/$(VENDOR)/html-manager/ && rm -rf package \
-	  && npm pack -q --loglevel=error plotly.js-cartesian-dist-min@$$($(CURDIR)/$(PY) -c 'from plotly.offline._plotlyjs_version import __plotlyjs_version__ as v; print(v)') \
-	  && tar xzf plotly.js-cartesian-dist-min-*.tgz && cp package/plotly-cartesian.min.js $(CURDIR)/$(VENDOR)/ \
+	  && v=$$($(CURDIR)/$(PY) -c 'from plotly.offline._plotlyjs_version import __plotlyjs_version__ as v; print(v)') \
+	  && for b in cartesian gl3d; do npm pack -q --loglevel=error plotly.js-$$b-dist-min@$$v >/dev/null \
+	       && tar xzf plotly.js-$$b-dist-min-$$v.tgz && cp package/plotly-$$b.min.js $(CURDIR)/$(VENDOR)/ && rm -rf package; done \
 	  && rm -rf $$tmp
 	@touch $@
 
@@ -85,13 +86,17 @@ poppler:
 	@command -v pdftotext >/dev/null && command -v pdftoppm >/dev/null \
 	  || { apt-get update -qq && apt-get install -y -qq poppler-utils >/dev/null; }
 
+# Debian's pngquant: the build reduces the site's PNGs to palettes with it (book/_ext/light_images.py).
+pngquant:
+	@command -v pngquant >/dev/null || { apt-get update -qq && apt-get install -y -qq pngquant >/dev/null; }
+
 exercises: $(STAMP)
 	$(PY) -m mpkit exercises solutions exercises
 
 # The formula sheet (book/formula_sheet.md) is printed by headless Chromium with its print stylesheet: A4;
 # the PDF lies beside the page, which links to it.
 SHEET_PDF := _build/html/book/formula-sheet.pdf
-book: $(STAMP) $(VENDOR_STAMP) chromium
+book: $(STAMP) $(VENDOR_STAMP) chromium pngquant
 	@mkdir -p _build; [ "$$(cat $(CACHE_STAMP) 2>/dev/null)" = "$(MPKIT_HASH)" ] || rm -rf _build/.jupyter_cache
 	@echo "$(MPKIT_HASH)" > $(CACHE_STAMP)
 	$(VENV)/bin/jupyter-book build . $(JB_FLAGS)
@@ -100,7 +105,7 @@ book: $(STAMP) $(VENDOR_STAMP) chromium
 
 # Each notebook runs once: nbval executes it (in an empty folder, mpkit from the wheel) and stores the
 # executed notebook in the book's cache; then the book is built from that cache and every page is checked.
-test: $(STAMP) $(VENDOR_STAMP) chromium poppler bubblewrap colab-site
+test: $(STAMP) $(VENDOR_STAMP) chromium poppler pngquant bubblewrap colab-site
 	rm -rf _build/.jupyter_cache _build/executed && echo "$(MPKIT_HASH)" > $(CACHE_STAMP)
 	MP_COLAB_SITE=$(CURDIR)/$(COLAB_SITE) $(PY) -m pytest -n 2 --dist loadfile tests notebooks solutions exercises \
 	  --ignore=tests/test_book.py --ignore=tests/test_colab.py --durations=15

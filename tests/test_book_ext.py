@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "book" / "_ext"))
 import bibstyle  # noqa: E402
 import exercise_list  # noqa: E402
+import light_images  # noqa: E402
 import offline_assets  # noqa: E402
 
 
@@ -24,16 +25,19 @@ def test_trace_types_reads_the_traces_not_the_template():
     assert offline_assets.trace_types(_figure('[{"type": "scatter3d"}]')) == {"scatter3d"}
     assert offline_assets.trace_types(body) <= offline_assets.CARTESIAN
     assert not offline_assets.trace_types(_figure('[{"type": "scatter3d"}]')) <= offline_assets.CARTESIAN
+    assert offline_assets.trace_types(_figure('[{"type": "mesh3d"}, {"type": "scatter"}]')) <= offline_assets.GL3D
+    assert not offline_assets.trace_types(_figure('[{"type": "mesh3d"}, {"type": "image"}]')) <= offline_assets.GL3D
 
 
 def test_unreadable_figure_takes_the_full_bundle():
     assert "?" in offline_assets.trace_types('Plotly.newPlot("id", not json)')
 
 
-def test_vendored_cartesian_bundle_matches_the_plotly_js_that_plotly_embeds():
+@pytest.mark.parametrize("bundle", [b for _, b in offline_assets.BUNDLES])
+def test_vendored_bundles_match_the_plotly_js_that_plotly_embeds(bundle):
     from plotly.offline._plotlyjs_version import __plotlyjs_version__ as embedded
 
-    path = ROOT / "book" / "_static" / offline_assets.CARTESIAN_JS
+    path = ROOT / "book" / "_static" / bundle
     if not path.exists():
         pytest.skip("`make vendor` has not run")
     assert offline_assets._version_of(path) == embedded, "re-run `make vendor` (rm book/_static/vendor first)"
@@ -115,3 +119,36 @@ def test_plain_code_unwraps_only_tokens_drawn_in_the_blocks_colour():
     assert '<div class="highlight"><pre><span></span>x <span class="o">=</span> <span class="nb">len</span>(' in out
     assert '<span class="s2">&quot;a&quot;</span>)' in out
     assert out.startswith('<p><span class="n">prose</span></p>'), "only code blocks are touched"
+
+
+def test_pngquant_shrinks_a_figure_and_keeps_what_a_palette_cannot_render(tmp_path):
+    """A matplotlib figure (lines and a heat map) gets smaller and looks the same; noise in every colour
+    cannot be rendered by 256 of them at quality 80, and stays byte for byte."""
+    import matplotlib
+    import numpy as np
+    from PIL import Image
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    assert light_images.shutil.which("pngquant"), "pngquant is missing: `make pngquant` installs it"
+    fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3), dpi=120)
+    t = np.linspace(0, 6, 400)
+    for k in range(4):
+        a.plot(t, np.sin(t + k), label=f"phase {k}")
+    a.legend()
+    b.imshow(np.sin(np.add.outer(t[:100], t[:120])), cmap="viridis")
+    fig.savefig(tmp_path / "figure.png")
+    plt.close(fig)
+    original = np.asarray(Image.open(tmp_path / "figure.png").convert("RGB")).astype(float)
+    size = (tmp_path / "figure.png").stat().st_size
+    assert light_images.quantise(tmp_path / "figure.png")
+    small = np.asarray(Image.open(tmp_path / "figure.png").convert("RGB")).astype(float)
+    assert (tmp_path / "figure.png").stat().st_size < size / 2
+    assert 10 * np.log10(255 ** 2 / ((small - original) ** 2).mean()) > 40  # PSNR in dB
+    noise = np.random.default_rng(0).integers(0, 256, (200, 300, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(tmp_path / "noise.png")
+    before = (tmp_path / "noise.png").read_bytes()
+    assert not light_images.quantise(tmp_path / "noise.png")
+    assert (tmp_path / "noise.png").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["figure.png", "noise.png"]  # no temporary left behind

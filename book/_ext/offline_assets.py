@@ -8,8 +8,9 @@
   MathJax waits for: on a 2-core machine that held the math of chapter 5 back by about 2 s.) A page whose
   traces are
   all cartesian (scatter, heatmap, bar, contour …) loads plotly's official cartesian bundle of the same
-  version (1.5 MB, vendored from npm by ``make vendor``); any other page loads the full plotly.js,
-  written once to ``_static/plotly/``. Plotly's CDN MathJax tag is dropped: the page has MathJax.
+  version (1.5 MB, vendored from npm by ``make vendor``), a page of 3-D traces (mesh3d, scatter3d …) and
+  scatters its 3-D bundle (1.8 MB); any other page loads the full plotly.js (4.8 MB), written once to
+  ``_static/plotly/``. Plotly's CDN MathJax tag is dropped: the page has MathJax.
 - **Progress bars without a widget manager.** tqdm's bars are ipywidgets (an HBox of HTML, a progress
   bar and HTML) whose final state the build saved. When every widget of a page is of that kind, it is
   drawn here as plain HTML (styled in ``mp.css`` for light and dark mode) and the page loads neither
@@ -65,7 +66,9 @@ DRAW_FIGURES = """<script data-plotly-src="{src}">(function (me) {{
 }})(document.currentScript);</script>"""
 CARTESIAN = {"bar", "box", "contour", "heatmap", "histogram", "histogram2d", "histogram2dcontour", "image",
              "pie", "scatter", "scatterternary", "violin"}  # the trace modules of plotly-cartesian.min.js
-CARTESIAN_JS = "vendor/plotly-cartesian.min.js"
+GL3D = {"scatter", "scatter3d", "surface", "isosurface", "volume", "mesh3d", "cone", "streamtube"}  # plotly-gl3d.min.js
+CARTESIAN_JS, GL3D_JS = "vendor/plotly-cartesian.min.js", "vendor/plotly-gl3d.min.js"
+BUNDLES = ((CARTESIAN, CARTESIAN_JS), (GL3D, GL3D_JS))  # official partial bundles, vendored by `make vendor`
 MATHJAX_SUBSET = ["tex-chtml.js", "ui/lazy.js", "input/tex/extensions", "output/chtml/fonts/woff-v2"]
 MATHJAX_UNUSED = ["input/tex/extensions/all-packages.js"]  # every extension in one file; autoload loads singly
 THEBE_FILES = ("sphinx-thebe.js", "sphinx-thebe.css")
@@ -107,11 +110,12 @@ def trace_types(body: str) -> set[str]:
 
 
 def _plotly_src(app, context, js: str, version: str, types: set[str]) -> str:
-    """Where this page loads plotly.js from: the cartesian bundle if it suffices, else the full one."""
+    """Where this page loads plotly.js from: the first partial bundle that has all its traces, else the full one."""
     static = Path(app.outdir) / "_static"
-    vendored = [Path(app.confdir or app.srcdir, d, CARTESIAN_JS) for d in app.config.html_static_path]  # the source copy
-    if types <= CARTESIAN and any(_version_of(v) == version for v in vendored):
-        return context["pathto"]("_static/" + CARTESIAN_JS, 1)
+    for modules, bundle in BUNDLES:
+        vendored = [Path(app.confdir or app.srcdir, d, bundle) for d in app.config.html_static_path]  # the source copy
+        if types <= modules and any(_version_of(v) == version for v in vendored):
+            return context["pathto"]("_static/" + bundle, 1)
     rel = f"plotly/plotly-{version}-{hashlib.sha256(js.encode()).hexdigest()[:12]}.js"
     out = static / rel
     if not out.exists():
@@ -217,8 +221,9 @@ def _finish(app, exception):
         for rel in WIDGET_FILES:
             (static / rel).unlink(missing_ok=True)
         shutil.rmtree(static / "vendor" / "html-manager", ignore_errors=True)
-    if not any(CARTESIAN_JS in p for p in pages):
-        (static / CARTESIAN_JS).unlink(missing_ok=True)
+    for _, bundle in BUNDLES:
+        if not any(bundle in p for p in pages):
+            (static / bundle).unlink(missing_ok=True)
     # The root index.html is sphinx-external-toc's redirect (written before this runs): give it the icon too,
     # or a browser opening the site asks for /favicon.ico.
     index, icon = Path(app.outdir) / "index.html", app.config.html_favicon
