@@ -1,5 +1,7 @@
 """Static checks of the notebooks: layout, the Colab cell, no stored outputs, exercises present."""
+import io
 import re
+import tokenize
 from pathlib import Path
 
 import nbformat
@@ -57,3 +59,32 @@ def test_solutions_have_four_checked_exercises(path):
     assert regions >= 4 and len(specs) >= 4, f"{regions} answer regions, {len(specs)} exercise specs"
     for i in specs:  # the cell after each spec checks the student's function against it
         assert "mp.exercises.check(" in code[i + 1].source, f"no check cell after spec cell {i}"
+
+
+def nb_magics_free(source: str) -> str:
+    """A cell's source with IPython's % and ! lines blanked, so that Python's tokenizer reads it."""
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+
+
+def _printed_labels(source: str) -> list[str]:
+    """String literals of a code cell that contain an internal equation label (docstrings excepted)."""
+    kinds = {tokenize.STRING, getattr(tokenize, "FSTRING_MIDDLE", tokenize.STRING)}  # f-strings: Python >= 3.12
+    return [t.string for t in tokenize.generate_tokens(io.StringIO(source).readline)
+            if t.type in kinds and re.search(r"\beq-[a-z]", t.string) and not t.string.startswith(('"""', "'''"))]
+
+
+def test_printed_labels_are_found():
+    assert _printed_labels('print("KL (eq-vae-kl) = torch")  # (eq-vae-kl)') == ['"KL (eq-vae-kl) = torch"']
+    assert _printed_labels('ax.set(title=f"x {y:.1f} (eq-a-b)")')  # in an f-string too, whichever Python
+    assert not _printed_labels('x = f(y)  # (eq-vae-kl)\n"""Docstring (eq-vae-kl)."""')
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_printed_text_names_equations_not_labels(path):
+    """A reader sees an equation's number, never its internal label: printed check names, titles and legends
+    name the equation; the label stays a `# (eq-label)` comment on the line (the formula sheet finds it)."""
+    nb = nbformat.read(path, as_version=4)
+    found = [(i, s[:80]) for i, c in enumerate(nb.cells) if c.cell_type == "code"
+             for s in _printed_labels(nb_magics_free(c.source))]
+    assert not found, f"string literals with internal labels (cell, text): {found}"
+

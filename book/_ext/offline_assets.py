@@ -224,6 +224,9 @@ def _finish(app, exception):
     for _, bundle in BUNDLES:
         if not any(bundle in p for p in pages):
             (static / bundle).unlink(missing_ok=True)
+    for full in static.glob("plotly/*.js"):  # a full plotly.js that no page loads now (left by an earlier build)
+        if not any(full.name in p for p in pages):
+            full.unlink()
     # The root index.html is sphinx-external-toc's redirect (written before this runs): give it the icon too,
     # or a browser opening the site asks for /favicon.ico.
     index, icon = Path(app.outdir) / "index.html", app.config.html_favicon
