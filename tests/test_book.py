@@ -94,7 +94,7 @@ def test_page_has_colab_button_and_no_cdn_assets(html, folder, stem):
     assert "mathjax/tex-chtml.js" in page
     assert "fontawesome.js" not in page, "Font Awesome's script is loaded (the icons come from its web font)"
     if folder == "notebooks":
-        assert re.search(r'<script data-plotly-src="\.\./_static/(vendor/plotly-cartesian\.min|plotly/plotly-[^"]+)\.js"', page), \
+        assert re.search(r'<script data-plotly-src="\.\./_static/(vendor/plotly-(cartesian|gl3d)\.min|plotly/plotly-[^"]+)\.js"', page), \
             "plotly.js is not loaded from _static"
         assert "plotly.js v" not in page and "Copyright 2012-" not in page, "plotly.js is still inlined in the page"
 
