@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import re
 import shutil
 import sys
 import threading
@@ -188,6 +189,9 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+REDIRECT = re.compile(r'<meta[^>]+http-equiv="refresh"', re.I)  # sphinx-external-toc's root index.html
+
+
 class Site:
     """The built site in ``root`` on a localhost port, and one Chromium to open its pages (a context manager)."""
 
@@ -230,6 +234,10 @@ class Site:
         try:
             page.set_viewport_size({"width": DESKTOP[0], "height": DESKTOP[1]})
             page.goto(self.base + path, wait_until="load", timeout=timeout_ms)
+            if REDIRECT.search((self.root / path).read_text(encoding="utf-8", errors="ignore")):
+                # A redirect page (the root index.html): inspect where it lands, once that page has loaded;
+                # inspected mid-navigation, the document has no body yet.
+                page.wait_for_url(lambda url: not url.endswith("/" + path), wait_until="load", timeout=timeout_ms)
             page.wait_for_function(_JS_READY, timeout=timeout_ms, polling=50)
             rep.typeset_ms = page.evaluate("() => window.__mp.typeset_ms")
             if rep.typeset_ms is not None:
