@@ -61,7 +61,7 @@ def test_solutions_have_four_checked_exercises(path):
         assert "mp.exercises.check(" in code[i + 1].source, f"no check cell after spec cell {i}"
 
 
-def nb_magics_free(source: str) -> str:
+def _magics_free(source: str) -> str:
     """A cell's source with IPython's % and ! lines blanked, so that Python's tokenizer reads it."""
     return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
 
@@ -85,6 +85,6 @@ def test_printed_text_names_equations_not_labels(path):
     name the equation; the label stays a `# (eq-label)` comment on the line (the formula sheet finds it)."""
     nb = nbformat.read(path, as_version=4)
     found = [(i, s[:80]) for i, c in enumerate(nb.cells) if c.cell_type == "code"
-             for s in _printed_labels(nb_magics_free(c.source))]
+             for s in _printed_labels(_magics_free(c.source))]
     assert not found, f"string literals with internal labels (cell, text): {found}"
 

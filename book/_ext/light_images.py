@@ -4,7 +4,8 @@ After the build, each PNG in ``_images`` goes through ``pngquant`` (Debian's pac
 ``make test`` install it), which reduces it to a palette of at most 256 colours with dithering. A figure
 the palette cannot render at pngquant's quality 80 out of 100 (pose images whose limbs are coloured by
 joint, say) keeps its original file, as does one that would not get smaller. On the 13-chapter book:
-80 figures, 4.5 MB before, 1.9 MB after; screenshots of the figures before and after look the same.
+80 figures, 4.55 MB before, 1.97 MB after (77 quantised); the two it changed most (PSNR 46.7 and 47.8 dB),
+looked at beside their originals, show no visible difference.
 """
 from __future__ import annotations
 

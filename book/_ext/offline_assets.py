@@ -6,11 +6,10 @@
   pages, and which the page loads only once MathJax has typeset the math in view; then each figure is
   drawn. (Loaded with the page, even deferred, plotly.js is parsed before ``DOMContentLoaded``, which
   MathJax waits for: on a 2-core machine that held the math of chapter 5 back by about 2 s.) A page whose
-  traces are
-  all cartesian (scatter, heatmap, bar, contour …) loads plotly's official cartesian bundle of the same
-  version (1.5 MB, vendored from npm by ``make vendor``), a page of 3-D traces (mesh3d, scatter3d …) and
-  scatters its 3-D bundle (1.8 MB); any other page loads the full plotly.js (4.8 MB), written once to
-  ``_static/plotly/``. Plotly's CDN MathJax tag is dropped: the page has MathJax.
+  traces are all cartesian (scatter, heatmap, bar, contour …) loads plotly's official cartesian bundle of
+  the same version (1.5 MB, vendored from npm by ``make vendor``); a page of 3-D traces (mesh3d, scatter3d …)
+  and scatters loads its 3-D bundle (1.8 MB); any other page loads the full plotly.js (4.8 MB), written once
+  to ``_static/plotly/``. Plotly's CDN MathJax tag is dropped: the page has MathJax.
 - **Progress bars without a widget manager.** tqdm's bars are ipywidgets (an HBox of HTML, a progress
   bar and HTML) whose final state the build saved. When every widget of a page is of that kind, it is
   drawn here as plain HTML (styled in ``mp.css`` for light and dark mode) and the page loads neither
