@@ -279,7 +279,7 @@ def test_chapter_renders_offline_in_headless_chromium(browser, stem):
     assert counts.get("plots", 0) >= 1, "no interactive plotly figure was drawn"
     assert counts.get("progress", 0) >= 1, "no training progress bar was drawn"
     for kind in ("desktop", "phone"):
-        assert (SCREENSHOTS / kind / f"notebooks_{stem}.png").exists(), f"no {kind} screenshot"
+        assert (SCREENSHOTS / kind / f"notebooks_{stem}.jpg").exists(), f"no {kind} screenshot"
 
 
 def test_errata_page_draws_its_norm_bars(browser):
@@ -334,7 +334,7 @@ def test_formula_sheet_renders_offline_with_every_equation_typeset(browser):
     assert rep.counts.get("display", 0) == entries, f"{entries} entries, {rep.counts.get('display')} display equations typeset"
     assert not rep.raw_tex and not rep.console_errors and not rep.failed_requests
     for kind in ("desktop", "phone"):
-        assert (SCREENSHOTS / kind / "book_formula_sheet.png").exists(), f"no {kind} screenshot of the sheet"
+        assert (SCREENSHOTS / kind / "book_formula_sheet.jpg").exists(), f"no {kind} screenshot of the sheet"
 
 
 @pytest.fixture(scope="module")
