@@ -257,10 +257,12 @@ class Site:
                 rep.overflow[width] = page.evaluate(_JS_WIDTH, SCROLLS_BY_DESIGN if width == DESKTOP[0] else SCROLLS_ON_PHONE)
                 if screenshots is not None:
                     kind = "desktop" if width == DESKTOP[0] else "phone"
-                    out = screenshots / kind / (path.replace("/", "_").removesuffix(".html") + ".jpg")
+                    # JPEG where it can hold the page: a chapter is 1400 x ~40000 px at desktop width, which PNG
+                    # takes about twice as long to encode; JPEG stops at 65535 px, which the phone width passes.
+                    jpeg = page.evaluate("() => document.documentElement.scrollHeight") < 65_000
+                    out = screenshots / kind / (path.replace("/", "_").removesuffix(".html") + (".jpg" if jpeg else ".png"))
                     out.parent.mkdir(parents=True, exist_ok=True)
-                    # JPEG: a chapter is 1400 x ~40000 px, which PNG takes about twice as long to encode
-                    page.screenshot(path=str(out), full_page=True, type="jpeg", quality=80)
+                    page.screenshot(path=str(out), full_page=True, **({"type": "jpeg", "quality": 80} if jpeg else {}))
         except Exception as e:  # a page that never finishes drawing is a finding, not a crash of the checker
             rep.console_errors.append(f"page did not finish drawing within {timeout_ms} ms: {str(e)[:300]}")
         finally:
