@@ -243,9 +243,6 @@ class Site:
             if rep.typeset_ms is not None:
                 rep.jump_ms = page.evaluate(_JS_JUMP)
                 page.evaluate(_JS_TYPESET_ALL)
-            # Every section laid out (mp.css lets the browser skip those out of view), so that the checks
-            # below measure every element, not a skipped section's empty box.
-            page.add_style_tag(content="section { content-visibility: visible !important; }")
             page.evaluate("() => document.fonts.ready.then(() => true)")  # fonts MathJax asked for
             page.wait_for_timeout(200)
             rep.counts = page.evaluate(_JS_COUNTS)
